@@ -1,0 +1,56 @@
+"""The ``vau-r1`` command line.
+
+Subcommands live in :mod:`vau_r1.commands`; each module there exposes ``register(subparsers)``
+and is imported only when the command line is built, so ``vau-r1 --help`` stays fast.
+
+``vau-r1 train key=value ...`` is handed to the Hydra entry point :mod:`vau_r1.train` unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vau_r1 import __version__
+
+#: (command name, module) pairs; the module's ``register`` adds the subcommand's parser.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("data", "vau_r1.commands.data"),
+    ("eval", "vau_r1.commands.eval"),
+)
+
+#: Commands whose arguments are Hydra overrides, passed through as they are.
+HYDRA_COMMANDS: dict[str, str] = {"train": "vau_r1.train"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="vau-r1", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"vau-r1 {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in HYDRA_COMMANDS:
+        subparsers.add_parser(name, help=f"Hydra entry point {HYDRA_COMMANDS[name]} (key=value overrides)")
+    for _, module in COMMANDS:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in HYDRA_COMMANDS:
+        module = importlib.import_module(HYDRA_COMMANDS[argv[0]])
+        sys.argv = [f"vau-r1 {argv[0]}", *argv[1:]]
+        module.main()
+        return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

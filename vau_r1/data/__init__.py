@@ -1,0 +1,1 @@
+"""VAU-Bench annotations, video loading and preprocessing."""
