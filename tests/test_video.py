@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -116,7 +117,7 @@ def test_preset_files_document_every_field_and_compose_in_hydra(preset: str) -> 
 
     lines = (PRESET_DIR / f"{preset}.yaml").read_text().splitlines()
     keys = [(i, line.split(":")[0]) for i, line in enumerate(lines) if line and not line.startswith(("#", " "))]
-    assert [k for _, k in keys] == [f.name for f in video.dataclasses.fields(VideoConfig)]
+    assert [k for _, k in keys] == [f.name for f in dataclasses.fields(VideoConfig)]
     assert all(lines[i - 1].startswith("#") for i, _ in keys), "each key needs a comment line above it"
     with initialize_config_dir(config_dir=str(PRESET_DIR.parent), version_base=None):
         cfg = compose(overrides=[f"+video={preset}"])
