@@ -10,17 +10,14 @@ import pytest
 
 from vau_r1.data.annotations import (
     COLUMNS,
-    SPLITS,
     AnnotationError,
     annotations_from_frame,
-    hub_data_file,
     load_annotations,
     load_sample_annotations,
-    load_split,
-    load_vau_bench,
     parse_correct_option,
     skip_reason,
 )
+from vau_r1.data.hub import SPLITS, hub_data_file, load_split, load_vau_bench
 from vau_r1.data.schema import NORMAL_SPAN, TASKS, VideoSample
 
 OPTIONS = ("A man climbs a fence", "Two cars collide", "A dog runs", "Nothing unusual")
