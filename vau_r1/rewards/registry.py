@@ -1,0 +1,218 @@
+"""Reward registry, config → reward list, and weighted scoring.
+
+A reward follows TRL's contract: ``fn(completions, **columns) -> list[float | None]``, one value
+per completion, ``None`` meaning "not applicable to this sample". Built-in rewards register a
+short name with :func:`register`; configs name them (``{name: accuracy, weight: 1.0}``) or give a
+dotted import path to a user function (``my_pkg.rewards:length_penalty`` or
+``my_pkg.rewards.length_penalty``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+
+__all__ = [
+    "REWARDS",
+    "RewardFn",
+    "RewardScores",
+    "WeightedReward",
+    "build_rewards",
+    "get_reward",
+    "per_sample",
+    "register",
+    "score_completions",
+]
+
+logger = logging.getLogger(__name__)
+
+RewardFn = Callable[..., list]
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Short name → reward function. Filled by the ``@register`` decorators when ``vau_r1.rewards`` is imported.
+REWARDS: dict[str, RewardFn] = {}
+
+
+def register(name: str) -> Callable[[F], F]:
+    """Decorator that adds a reward to :data:`REWARDS` under ``name``; a name can be taken once.
+
+    Raises:
+        ValueError: ``name`` is already registered.
+    """
+
+    def decorator(fn: F) -> F:
+        if name in REWARDS:
+            taken = REWARDS[name]
+            raise ValueError(
+                f"Reward name {name!r} is already registered by {taken.__module__}.{taken.__qualname__}; "
+                "choose another name"
+            )
+        REWARDS[name] = fn
+        return fn
+
+    return decorator
+
+
+def _unknown(name: str, why: str = "") -> ValueError:
+    return ValueError(
+        f"Unknown reward {name!r}{why}; expected one of {sorted(REWARDS)} "
+        "or a dotted import path to your own reward function, such as 'my_pkg.rewards:my_reward'"
+    )
+
+
+def get_reward(name: str) -> RewardFn:
+    """The reward registered as ``name``, or the function at the dotted path ``pkg.mod:fn`` / ``pkg.mod.fn``.
+
+    Raises:
+        ValueError: unknown short name, a module that cannot be imported, a missing attribute, or an
+            object that is not callable (the message lists the registered names).
+
+    >>> get_reward("format").__name__
+    'format_reward'
+    """
+    if name in REWARDS:
+        return REWARDS[name]
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+    elif "." in name:
+        module_name, _, attribute = name.rpartition(".")
+    else:
+        raise _unknown(name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise _unknown(name, f" (cannot import module {module_name!r}: {err})") from err
+    fn = getattr(module, attribute, None)
+    if not callable(fn):
+        raise _unknown(name, f" (module {module_name!r} has no callable {attribute!r})")
+    return fn
+
+
+@dataclass(frozen=True)
+class WeightedReward:
+    """One configured reward: ``name`` (metric key ``reward/<name>``), the function, its weight."""
+
+    name: str
+    fn: RewardFn
+    weight: float = 1.0
+
+
+def _spec_items(specs: object) -> Iterable[tuple[str, float]]:
+    if isinstance(specs, Mapping) and "name" not in specs:  # {name: weight, ...}
+        yield from ((str(k), v) for k, v in specs.items())
+        return
+    if isinstance(specs, (str, Mapping)):
+        specs = [specs]
+    for spec in specs:  # type: ignore[union-attr]
+        if isinstance(spec, str):
+            yield spec, 1.0
+        elif isinstance(spec, Mapping):  # dicts and OmegaConf DictConfig
+            extra = set(spec) - {"name", "weight"}
+            if "name" not in spec or extra:
+                raise ValueError(f"Reward spec {dict(spec)!r} needs a 'name' and an optional 'weight', nothing else")
+            yield str(spec["name"]), spec.get("weight", 1.0)
+        elif isinstance(spec, Sequence) and len(spec) == 2:
+            yield str(spec[0]), spec[1]
+        else:
+            raise ValueError(f"Cannot read reward spec {spec!r}; use 'name', (name, weight) or {{name, weight}}")
+
+
+def build_rewards(specs: object) -> list[WeightedReward]:
+    """Resolve reward specs from a config into :class:`WeightedReward` objects, in order.
+
+    Args:
+        specs: a list whose items are a name, a ``(name, weight)`` pair or a ``{name, weight}``
+            mapping (OmegaConf containers work), or a ``{name: weight}`` mapping. Weight defaults to 1.
+
+    Raises:
+        ValueError: unknown name (lists the valid ones), a weight that is not a finite number, a
+            malformed spec, or the same name twice.
+
+    >>> [(r.name, r.weight) for r in build_rewards([{"name": "format", "weight": 0.5}, ("accuracy", 1)])]
+    [('format', 0.5), ('accuracy', 1.0)]
+    """
+    rewards: list[WeightedReward] = []
+    for name, weight in _spec_items(specs):
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            weight = math.nan
+        if not math.isfinite(weight):
+            raise ValueError(f"Reward {name!r} has weight {weight!r}; the weight must be a finite number")
+        if any(reward.name == name for reward in rewards):
+            raise ValueError(f"Reward {name!r} is listed twice; list each reward once and adjust its weight")
+        rewards.append(WeightedReward(name, get_reward(name), weight))
+    return rewards
+
+
+def per_sample(
+    value: object, n: int, column: str, scalar: Callable[[object], bool] | None = None
+) -> list[object]:
+    """Align a dataset column with ``n`` completions.
+
+    TRL passes one value per completion (a list); a scalar is repeated ``n`` times. ``scalar``
+    decides what counts as one value (default: anything but a list or tuple). A list of the wrong
+    length is logged as an error and read as ``n`` missing values (``None``): rewards never raise.
+
+    >>> per_sample("qa", 2, "task"), per_sample(["qa", "tag"], 2, "task")
+    (['qa', 'qa'], ['qa', 'tag'])
+    """
+    if hasattr(value, "tolist"):  # numpy arrays and tensors
+        value = value.tolist()
+    is_scalar = scalar(value) if scalar is not None else not isinstance(value, (list, tuple))
+    if is_scalar:
+        return [value] * n
+    values = list(value)  # type: ignore[call-overload]
+    if len(values) != n:
+        logger.error("Column %r has %d values for %d completions; treating it as missing", column, len(values), n)
+        return [None] * n
+    return values
+
+
+class RewardScores(NamedTuple):
+    """Scores of ``N`` completions under ``K`` rewards.
+
+    Attributes:
+        per_func: ``[N][K]`` values; ``None`` where a reward does not apply (TRL's NaN).
+        total: ``[N]`` weighted sums over the rewards that apply; ``None`` for a row where none applies.
+    """
+
+    per_func: list[list[float | None]]
+    total: list[float | None]
+
+
+def score_completions(
+    rewards: Sequence[WeightedReward], completions: Sequence[object], columns: Mapping[str, object] | None = None
+) -> RewardScores:
+    """Score completions with every reward and take the NaN-aware weighted sum.
+
+    Each reward is called as TRL does, ``fn(completions=..., **columns)``. ``None`` and NaN values
+    are "not applicable" and are left out of the row's sum (TRL's ``nansum``). A row where no reward
+    applies gets ``total = None``, not 0, so that it stays out of the group baseline (TRL 1.16 marks
+    such rows NaN for the same reason).
+
+    Raises:
+        ValueError: a reward returned a number of values different from ``len(completions)``.
+
+    >>> rewards = build_rewards([("format", 1.0), ("temporal_iou", 2.0)])
+    >>> score_completions(rewards, ["<think>a</think><answer>B</answer>"], {"task": ["qa"], "span": [None]})
+    RewardScores(per_func=[[1.0, None]], total=[1.0])
+    """
+    n = len(completions)
+    per_func: list[list[float | None]] = [[] for _ in range(n)]
+    for reward in rewards:
+        values = list(reward.fn(completions=list(completions), **dict(columns or {})))
+        if len(values) != n:
+            raise ValueError(f"Reward {reward.name!r} returned {len(values)} values for {n} completions")
+        for row, value in zip(per_func, values, strict=True):
+            value = None if value is None else float(value)
+            row.append(None if value is None or math.isnan(value) else value)
+    totals: list[float | None] = []
+    for row in per_func:
+        applicable = [reward.weight * value for reward, value in zip(rewards, row, strict=True) if value is not None]
+        totals.append(math.fsum(applicable) if applicable else None)
+    return RewardScores(per_func, totals)

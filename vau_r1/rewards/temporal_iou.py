@@ -1,0 +1,128 @@
+"""Temporal IoU in seconds, and the grounding rewards built on it.
+
+Normal-video semantics (VAU-R1, ``paper_spec.md`` §5.3): the answer ``[-1, -1]``
+(:data:`~vau_r1.data.schema.NORMAL_SPAN`) means "no anomaly". Two normal spans agree (1.0), a
+normal span never overlaps a real one (0.0). Ground truth comes from the ``span`` column:
+``[start_s, end_s]`` for an anomaly, ``[-1, -1]`` for a normal video, ``None`` for no target.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from vau_r1.data.schema import NORMAL_SPAN
+from vau_r1.rewards.parsing import completion_text, parse_span
+from vau_r1.rewards.registry import per_sample, register
+
+__all__ = ["as_span", "temporal_iou", "temporal_iou_reward", "tiou_v2_reward"]
+
+
+def as_span(value: object) -> tuple[float, float] | None:
+    """A ground-truth span as ``(start_s, end_s)`` floats, or ``None`` if it is not two finite numbers.
+
+    >>> as_span([1, 2.5]), as_span(None), as_span([1, float("nan")])
+    ((1.0, 2.5), None, None)
+    """
+    if hasattr(value, "tolist"):  # numpy arrays
+        value = value.tolist()
+    if value is None or isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        return None
+    try:
+        start_s, end_s = float(value[0]), float(value[1])
+    except (TypeError, ValueError):
+        return None
+    return (start_s, end_s) if math.isfinite(start_s) and math.isfinite(end_s) else None
+
+
+def temporal_iou(pred_s: tuple[float, float], gt_s: tuple[float, float]) -> float:
+    """Intersection over union of two ``(start_s, end_s)`` spans, in [0, 1].
+
+    Rules: both :data:`NORMAL_SPAN` → 1.0; exactly one normal → 0.0; otherwise
+    ``intersection / union`` with ``length = max(0, end - start)`` (a reversed span has length 0).
+    When the union is 0 (two zero-length spans) the result is 1.0 only for identical spans, else 0.0.
+
+    >>> temporal_iou((2.0, 6.0), (4.0, 8.0))
+    0.3333333333333333
+    >>> temporal_iou((-1.0, -1.0), (-1.0, -1.0)), temporal_iou((-1.0, -1.0), (0.0, 5.0))
+    (1.0, 0.0)
+    >>> temporal_iou((5.0, 5.0), (5.0, 5.0)), temporal_iou((5.0, 5.0), (6.0, 6.0))
+    (1.0, 0.0)
+    """
+    pred_normal, gt_normal = tuple(pred_s) == NORMAL_SPAN, tuple(gt_s) == NORMAL_SPAN
+    if pred_normal or gt_normal:
+        return 1.0 if pred_normal and gt_normal else 0.0
+    (pred_start, pred_end), (gt_start, gt_end) = pred_s, gt_s
+    intersection = max(0.0, min(pred_end, gt_end) - max(pred_start, gt_start))
+    union = max(0.0, pred_end - pred_start) + max(0.0, gt_end - gt_start) - intersection
+    if union <= 0.0:
+        return 1.0 if tuple(pred_s) == tuple(gt_s) else 0.0
+    return min(1.0, intersection / union)
+
+
+def _iou_one(completion: object, span: object) -> float | None:
+    gt_s = as_span(span)
+    if gt_s is None:
+        return None
+    pred_s = parse_span(completion_text(completion))
+    return 0.0 if pred_s is None else temporal_iou(pred_s, gt_s)
+
+
+@register("temporal_iou")
+def temporal_iou_reward(completions: list, span: object = None, **kwargs) -> list[float | None]:
+    """IoU between the completion's ``<glue>[s, e]</glue>`` and the ``span`` column, in seconds.
+
+    Per sample: ``None`` when ``span`` is ``None`` (or not two finite numbers): no target;
+    0.0 when the completion has no valid single glue span (:func:`~vau_r1.rewards.parsing.parse_span`);
+    else :func:`temporal_iou` (normal ``[-1, -1]`` semantics included).
+
+    >>> temporal_iou_reward(
+    ...     ["<think>x</think><answer>Anomaly</answer><glue>[2, 6]</glue>", "<glue>[-1, -1]</glue>", "no glue"],
+    ...     span=[[4.0, 8.0], [-1.0, -1.0], None],
+    ... )
+    [0.3333333333333333, 1.0, None]
+    """
+    spans = per_sample(span, len(completions), "span", scalar=_is_scalar_span)
+    return [_iou_one(completion, gt) for completion, gt in zip(completions, spans, strict=True)]
+
+
+def _is_scalar_span(value: object) -> bool:
+    """A single span ``[s, e]`` (to broadcast) rather than a per-sample column."""
+    return value is None or (isinstance(value, Sequence) and len(value) == 2 and as_span(value) is not None)
+
+
+def _tiou_v2_one(completion: object, span: object, duration_s: object) -> float | None:
+    gt_s = as_span(span)
+    try:
+        duration = float(duration_s)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if gt_s is None or not math.isfinite(duration) or duration <= 0:
+        return None
+    pred_s = parse_span(completion_text(completion))
+    if pred_s is None:
+        return 0.0
+    if NORMAL_SPAN in (pred_s, gt_s):
+        return temporal_iou(pred_s, gt_s)
+    gt_s = (max(gt_s[0], 0.0), min(gt_s[1], duration))
+    penalty = 1.0
+    for pred, gt in zip(pred_s, gt_s, strict=True):
+        penalty *= max(0.0, 1.0 - abs(pred - gt) / duration)
+    return temporal_iou(pred_s, gt_s) * penalty
+
+
+@register("tiou_v2")
+def tiou_v2_reward(completions: list, span: object = None, duration_s: object = None, **kwargs) -> list[float | None]:
+    """Time-R1's distance-penalised IoU: ``IoU * (1 - |Δstart|/duration) * (1 - |Δend|/duration)``.
+
+    The ground truth is clipped to ``[0, duration_s]`` and each factor to [0, 1]. Normal spans follow
+    :func:`temporal_iou`. ``None`` when ``span`` or a positive ``duration_s`` column is missing;
+    0.0 for an unparseable completion.
+
+    >>> tiou_v2_reward(["<glue>[2, 6]</glue>"], span=[[4.0, 8.0]], duration_s=[20.0])
+    [0.27]
+    """
+    n = len(completions)
+    spans = per_sample(span, n, "span", scalar=_is_scalar_span)
+    durations = per_sample(duration_s, n, "duration_s")
+    return [_tiou_v2_one(c, gt, d) for c, gt, d in zip(completions, spans, durations, strict=True)]
