@@ -1,0 +1,133 @@
+"""GRPO training entry point (Hydra): config → data, model, rewards → :class:`~vau_r1.grpo.trainer.GRPOTrainer`.
+
+Launch (any ``key=value`` override works; ``output_dir=...`` sets where the run writes)::
+
+    vau-r1 train experiment=debug_cpu                                  # CPU, about a minute
+    vau-r1 train experiment=qa_grpo_qwen2_5_vl_3b data.annotations=train.csv data.video_root=videos
+    NGPUS=8 scripts/train.sh experiment=qa_grpo_qwen2_5_vl_3b ...       # torchrun, 8 GPUs
+    ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 -m vau_r1.train experiment=debug_cpu
+
+The run folder is ``output_dir`` (default ``outputs/<run_name>``), the same on every rank.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from vau_r1.config import ConfigError, RunConfig
+
+logger = logging.getLogger("vau_r1.train")
+
+
+def build_dataset(cfg: RunConfig, accelerator: Any) -> tuple[Any, Any]:
+    """The training dataset and its video config; writes the synthetic mini split first if configured."""
+    from vau_r1.data.dataset import VideoPromptDataset, load_training_samples
+    from vau_r1.data.mini_bench import write_mini_bench
+    from vau_r1.data.video import VideoConfig
+
+    data = cfg.data
+    if data.mini_bench is not None:
+        with accelerator.main_process_first():  # rank 0 writes, the others then reuse its files
+            if accelerator.is_main_process:
+                write_mini_bench(Path(data.annotations).parent, **vars(data.mini_bench))
+    video_config = VideoConfig.from_dict(data.video)
+    samples = load_training_samples(data.annotations, data.task, data.source, data.max_samples, data.sources)
+    dataset = VideoPromptDataset(samples, data.video_root, data.task, video_config, data.prompt_preset)
+    return dataset, video_config
+
+
+def build_reference(model: torch.nn.Module, cfg: RunConfig) -> torch.nn.Module | None:
+    """A frozen copy of the initial policy for the KL term; ``None`` with ``beta == 0`` or with LoRA.
+
+    With LoRA the reference is the same model with its adapters disabled, so no copy is made.
+    """
+    if cfg.grpo.beta == 0 or cfg.model.get("lora") is not None:
+        return None
+    reference = copy.deepcopy(model).eval()
+    for param in reference.parameters():
+        param.requires_grad_(False)
+    return reference
+
+
+def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
+    """Validate ``cfg`` and build the data, model, reference, rewards, logger and trainer.
+
+    Args:
+        cfg: the composed config (``@hydra.main`` or ``hydra.compose``).
+        rewards: weighted rewards to use instead of ``rewards.funcs`` (tests, custom scripts).
+
+    Returns:
+        The :class:`~vau_r1.grpo.trainer.GRPOTrainer`, ready to :meth:`~vau_r1.grpo.trainer.GRPOTrainer.fit`.
+
+    Raises:
+        vau_r1.config.ConfigError: an invalid setting (the message names the key and the fix).
+    """
+    from vau_r1.checkpoint import build_manifest
+    from vau_r1.distributed import build_accelerator, seed_everything
+    from vau_r1.grpo.trainer import GRPOTrainer
+    from vau_r1.loggers import build_logger
+    from vau_r1.model.builder import ModelConfig, load_model_and_processor
+    from vau_r1.rewards import build_rewards
+
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    run_cfg = RunConfig.from_dict(container)
+    try:
+        model_cfg = ModelConfig(**run_cfg.model)
+    except TypeError as error:  # unknown or missing keys
+        fields = sorted(ModelConfig.__dataclass_fields__)
+        raise ConfigError(f"model: {error}; valid keys are {fields} (configs/model/*.yaml)") from error
+    accelerator = build_accelerator(run_cfg.trainer.cpu, run_cfg.trainer.mixed_precision)
+    if run_cfg.trainer.torch_threads is not None:
+        torch.set_num_threads(run_cfg.trainer.torch_threads)
+    seed_everything(run_cfg.seed)  # same on every rank: identical initial weights (LoRA init included)
+    dataset, video_config = build_dataset(run_cfg, accelerator)
+    rewards = build_rewards(list(run_cfg.rewards)) if rewards is None else rewards
+    model, tokenizer = load_model_and_processor(model_cfg)
+    metric_logger = build_logger(
+        run_cfg.logger, run_cfg.output_dir, run_cfg.run_name, container, accelerator.is_main_process
+    )
+    return GRPOTrainer(
+        run_cfg, model, tokenizer, dataset, rewards, accelerator,
+        ref_model=build_reference(model, run_cfg), metric_logger=metric_logger,
+        manifest=build_manifest(container, video_config.to_dict(), run_cfg.data.annotations),
+        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+    )  # fmt: skip
+
+
+def run(cfg: DictConfig, until_step: int | None = None) -> Any:
+    """Build the trainer and train (to the end, or to ``until_step``); returns the trainer."""
+    trainer = build_trainer(cfg)
+    logger.info(
+        "training %s: %d prompts, %d steps on %d process(es), output in %s",
+        trainer.cfg.run_name, len(trainer.dataset), trainer.total_steps, trainer.accelerator.num_processes,
+        trainer.cfg.output_dir,
+    )  # fmt: skip
+    try:
+        trainer.fit(until_step=until_step)
+    finally:
+        trainer.metric_logger.close()
+    trainer.accelerator.wait_for_everyone()
+    return trainer
+
+
+#: The repository's ``configs/`` folder; absolute, so Hydra finds it however the module is imported.
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
+
+
+@hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point of ``vau-r1 train`` and ``python -m vau_r1.train``."""
+    run(cfg)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
