@@ -7,12 +7,16 @@
 #   NNODES=2 NODE_RANK=1 MASTER_ADDR=10.0.0.1 NGPUS=8 scripts/train.sh experiment=...   # on node 1
 #
 # Environment: NGPUS (processes per node, default 1), NNODES (default 1), NODE_RANK (default 0),
-# MASTER_ADDR / MASTER_PORT (only with NNODES > 1; default port 29500).
+# MASTER_ADDR / MASTER_PORT (only with NNODES > 1; default port 29500). DRY_RUN=1 prints the command instead.
 set -euo pipefail
 
 NGPUS="${NGPUS:-1}"
 NNODES="${NNODES:-1}"
 export TOKENIZERS_PARALLELISM="${TOKENIZERS_PARALLELISM:-false}"
+if [ -n "${DRY_RUN:-}" ]; then
+  echo "NGPUS=$NGPUS vau_r1.train $*"
+  exit 0
+fi
 
 if [ "$NNODES" -gt 1 ]; then
   : "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0 when NNODES > 1}"

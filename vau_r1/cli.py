@@ -3,7 +3,8 @@
 Subcommands live in :mod:`vau_r1.commands`; each module there exposes ``register(subparsers)``
 and is imported only when the command line is built, so ``vau-r1 --help`` stays fast.
 
-``vau-r1 train key=value ...`` is handed to the Hydra entry point :mod:`vau_r1.train` unchanged.
+``vau-r1 train key=value ...`` is handed to the Hydra entry point :mod:`vau_r1.train` unchanged, and
+``vau-r1 eval run key=value ...`` to :mod:`vau_r1.evaluate`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,13 @@ from vau_r1 import __version__
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("data", "vau_r1.commands.data"),
     ("eval", "vau_r1.commands.eval"),
+    ("predict", "vau_r1.commands.predict"),
 )
 
 #: Commands whose arguments are Hydra overrides, passed through as they are.
 HYDRA_COMMANDS: dict[str, str] = {"train": "vau_r1.train"}
+#: Subcommands whose arguments are Hydra overrides (their argparse entries only list them in ``--help``).
+HYDRA_SUBCOMMANDS: dict[tuple[str, str], str] = {("eval", "run"): "vau_r1.evaluate"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in HYDRA_COMMANDS:
         module = importlib.import_module(HYDRA_COMMANDS[argv[0]])
         sys.argv = [f"vau-r1 {argv[0]}", *argv[1:]]
+        module.main()
+        return 0
+    if tuple(argv[:2]) in HYDRA_SUBCOMMANDS:
+        module = importlib.import_module(HYDRA_SUBCOMMANDS[tuple(argv[:2])])
+        sys.argv = [f"vau-r1 {argv[0]} {argv[1]}", *argv[2:]]
         module.main()
         return 0
     parser = build_parser()

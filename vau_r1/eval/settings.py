@@ -1,0 +1,154 @@
+"""The validated configuration of ``vau-r1 eval run`` (``configs/eval/eval.yaml``; every key is documented there).
+
+:meth:`EvalConfig.from_dict` checks the composed config once, at startup, and names the key and the fix
+in every error. :func:`resolve_video_config` turns ``video_preset`` (plus ``video`` overrides) into the
+:class:`~vau_r1.data.video.VideoConfig` the run decodes with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vau_r1.config import ConfigError, build_section
+from vau_r1.data.schema import SOURCES, TASKS
+from vau_r1.data.video import VideoConfig
+from vau_r1.eval.generation import GenerationSettings
+from vau_r1.tasks import get_preset
+
+__all__ = ["PAPER_EVAL_VIDEO", "EvalConfig", "resolve_video_config"]
+
+logger = logging.getLogger(__name__)
+
+#: ``video_preset: paper_eval`` → the paper's eval sampling of each task (``paper_spec.md`` §3.2).
+PAPER_EVAL_VIDEO: dict[str, str] = {"qa": "paper_eval_qa", "reasoning": "paper_eval_qa", "tag": "paper_eval_tag",
+                                    "cls": "paper_eval_tag"}  # fmt: skip
+#: ``video_preset: checkpoint`` without a manifest (a base model) falls back to the training preset.
+TRAIN_VIDEO_PRESET = "paper_train"
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One evaluation run: what to evaluate, on which rows, how, and where to write."""
+
+    model: str
+    annotations: str
+    video_root: str
+    task: str
+    output_dir: str
+    source: str | None = None
+    dataset: str | None = None
+    max_samples: int | None = None
+    model_load: dict[str, Any] = field(default_factory=dict)
+    merge_lora: bool = True
+    video_preset: str = "paper_eval"
+    video: dict[str, Any] | None = None
+    prompt_preset: str = "paper_eval_think"
+    system_prompt: str | None = None
+    allow_mismatch: bool = False
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    batch_size: int = 1
+    num_workers: int = 0
+    parser: str = "strict"
+    only_predicted: bool = False
+    overwrite: bool = False
+    progress: bool = True
+    torch_threads: int | None = None
+    judge: str | None = None
+    judge_overrides: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.task in TASKS, f"task={self.task!r}; expected one of {list(TASKS)}")
+        _check(self.source is None or self.source in SOURCES, f"source={self.source!r}; use null or {list(SOURCES)}")
+        _check(self.max_samples is None or self.max_samples >= 1, "max_samples must be null (all rows) or >= 1")
+        _check(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1 (videos per generate call)")
+        _check(self.num_workers >= 0, f"num_workers={self.num_workers} must be >= 0")
+        _check(self.parser in ("strict", "lenient"), f"parser={self.parser!r}; expected 'strict' or 'lenient'")
+        _check(self.torch_threads is None or self.torch_threads >= 1, "torch_threads must be null or >= 1")
+        try:
+            get_preset(self.task, self.prompt_preset)
+        except ValueError as error:
+            raise ConfigError(f"prompt_preset: {error}") from error
+        if self.task == "reasoning":
+            _check(get_preset(self.task, self.prompt_preset).second_turn is not None,
+                   f"prompt_preset={self.prompt_preset!r} has one turn; reasoning needs a two-turn preset "
+                   "(default, default_no_think, paper_eval_think, paper_eval_no_think)")  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EvalConfig:
+        """Validate a resolved config (``OmegaConf.to_container(cfg, resolve=True)``); drops ``hydra``."""
+        values = {k: v for k, v in values.items() if k != "hydra"}
+        generation = build_section(GenerationSettings, values.pop("generation", None), "generation")
+        known = {f.name for f in dataclasses.fields(cls)}
+        _check(not (unknown := sorted(set(values) - known)), f"unknown key(s) {unknown}; valid keys: {sorted(known)}")
+        try:
+            return cls(**values, generation=generation)
+        except TypeError as error:
+            message = f"configs/eval/eval.yaml: {error}; set the required keys (model, annotations, video_root, task)"
+            raise ConfigError(message) from error
+
+    def judge_config(self) -> Any:
+        """The :class:`vau_r1.judge.JudgeConfig` named by ``judge`` (with ``judge_overrides``), or ``None``."""
+        if self.judge is None:
+            return None
+        from vau_r1.eval.judge_cmd import resolve_judge_config
+
+        return resolve_judge_config(self.judge, self.judge_overrides or {})
+
+    @property
+    def think(self) -> bool:
+        """Whether the prompt asks for a ``<think>`` block."""
+        return get_preset(self.task, self.prompt_preset).think
+
+    @property
+    def dataset_label(self) -> str:
+        """``dataset``, else ``source``, else the annotation file's stem."""
+        return self.dataset or self.source or Path(self.annotations).stem
+
+    def fingerprint(self, video: dict[str, Any], weights: str) -> dict[str, Any]:
+        """Settings that change the predictions; a resumed run must match the stored ones.
+
+        Args:
+            video: the resolved video sampling (``VideoConfig.to_dict()``).
+            weights: the resolved weights (checkpoint or adapter folder, hub id): a run folder that gained a
+                newer checkpoint is another model.
+        """
+        return {"model": weights, "task": self.task, "annotations": str(Path(self.annotations).resolve()),
+                "prompt_preset": self.prompt_preset, "system_prompt": self.system_prompt, "video": video,
+                "generation": self.generation.to_dict(), "model_load": self.model_load}  # fmt: skip
+
+
+def resolve_video_config(cfg: EvalConfig, manifest: dict[str, Any] | None) -> tuple[str, VideoConfig]:
+    """The video sampling of the run: ``(preset name used, config)``.
+
+    ``video_preset`` is a file of ``configs/video/``, ``paper_eval`` (the paper's eval sampling of the
+    task) or ``checkpoint`` (the sampling recorded in the checkpoint's manifest; ``paper_train`` for a
+    model without one). ``video`` overrides single fields on top.
+
+    Raises:
+        ConfigError: unknown preset or override key, or an invalid value.
+    """
+    name = PAPER_EVAL_VIDEO[cfg.task] if cfg.video_preset == "paper_eval" else cfg.video_preset
+    if name == "checkpoint":
+        if manifest is not None and manifest.get("video"):
+            base = dict(manifest["video"])
+        else:
+            logger.warning("video_preset=checkpoint but %s has no manifest; using %s", cfg.model, TRAIN_VIDEO_PRESET)
+            name, base = TRAIN_VIDEO_PRESET, VideoConfig.from_preset(TRAIN_VIDEO_PRESET).to_dict()
+    else:
+        try:
+            base = VideoConfig.from_preset(name).to_dict()
+        except FileNotFoundError as error:
+            raise ConfigError(f"video_preset={cfg.video_preset!r}: {error} (or paper_eval, checkpoint)") from error
+    try:
+        return name, VideoConfig.from_dict({**base, **(cfg.video or {})})
+    except ValueError as error:
+        raise ConfigError(f"video: {error}") from error
