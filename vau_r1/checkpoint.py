@@ -4,11 +4,16 @@ Layout of ``<output_dir>/checkpoints/step_000100/``::
 
     model/              save_pretrained(): full weights, or only the LoRA adapter; tokenizer files
     optimizer.pt        optimizer state (identical on every rank under DDP, written by rank 0)
+    accelerate_state/   instead of optimizer.pt under DeepSpeed/FSDP: accelerator.save_state(), the sharded
+                        model and optimizer states of every rank (a DeepSpeed checkpoint or FSDP shards)
     scheduler.pt        LR scheduler state
     rng_rank{r}.pt      Python / NumPy / torch (CPU and CUDA) RNG states of rank r
     trainer_state.json  step, consumed batches, world size
     manifest.json       resolved config, package versions, video sampling, annotation hash, git commit
     config.yaml         the resolved config as YAML
+
+Under ZeRO-3 and FSDP2 the parameters are split across ranks: ``model/`` then holds the full weights gathered
+on rank 0 (:meth:`vau_r1.sharding.Sharding.full_state_dict`), and resuming reloads ``accelerate_state/``.
 
 A checkpoint is written into ``step_XXXXXX.tmp`` and renamed when complete, so a crash mid-save never
 leaves a directory that looks valid. ``keep_last`` removes the oldest complete checkpoints.
@@ -35,7 +40,8 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_RE = re.compile(r"^step_(\d{6,})$")
 MANIFEST_PACKAGES: tuple[str, ...] = (
-    "vau-r1", "torch", "transformers", "trl", "peft", "accelerate", "decord", "av", "hydra-core", "omegaconf",
+    "vau-r1", "torch", "transformers", "trl", "peft", "accelerate", "deepspeed", "decord", "av", "hydra-core",
+    "omegaconf",
 )  # fmt: skip
 
 
@@ -145,6 +151,7 @@ def save_checkpoint(
     manifest: dict[str, Any],
     config_yaml: str,
     keep_last: int | None = None,
+    prepared: nn.Module | None = None,
 ) -> Path:
     """Write a complete checkpoint for ``step`` on every rank's behalf (call it on all ranks).
 
@@ -160,6 +167,8 @@ def save_checkpoint(
         manifest: :func:`build_manifest` output.
         config_yaml: resolved config as YAML text.
         keep_last: keep only this many newest checkpoints (``None`` keeps all).
+        prepared: under DeepSpeed/FSDP, the module given to ``accelerator.prepare`` (holding ``model``): its
+            full weights are gathered for ``model/`` and its sharded state saved with ``accelerator.save_state``.
 
     Returns:
         The final checkpoint directory.
@@ -171,11 +180,18 @@ def save_checkpoint(
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     torch.save(_rng_state(), tmp / f"rng_rank{accelerator.process_index}.pt")
+    full_state = None
+    if prepared is not None:  # collective: every rank takes part
+        from vau_r1.sharding import Sharding
+
+        full_state = Sharding(accelerator).full_state_dict(prepared, model)
+        accelerator.save_state(str(tmp / "accelerate_state"))
     if accelerator.is_main_process:
-        model.save_pretrained(tmp / "model")
+        model.save_pretrained(tmp / "model", **({} if full_state is None else {"state_dict": full_state}))
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / "model")
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        if prepared is None:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         state = {**trainer_state, "world_size": accelerator.num_processes}
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
@@ -227,8 +243,12 @@ def load_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
+    prepared: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Restore model, optimizer, scheduler and this rank's RNG from ``path``; return the trainer state.
+
+    With ``prepared`` (DeepSpeed/FSDP, as for :func:`save_checkpoint`) the model and optimizer come from
+    ``accelerate_state/`` through ``accelerator.load_state`` (call it on every rank).
 
     Raises:
         ValueError: the checkpoint was written with a different number of processes (the data shards
@@ -241,8 +261,17 @@ def load_checkpoint(
             f"{path} was written by {state['world_size']} process(es), this run has {accelerator.num_processes}; "
             "resume with the same process count"
         )
-    load_model_weights(model, path / "model")
-    optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
+    sharded = (path / "accelerate_state").is_dir()
+    if sharded != (prepared is not None):
+        raise ValueError(
+            f"{path} was written {'with' if sharded else 'without'} DeepSpeed/FSDP (strategy "
+            f"{state.get('strategy', 'ddp')}); resume with that trainer.strategy, or start a new run from its model/"
+        )
+    if prepared is not None:
+        accelerator.load_state(str(path / "accelerate_state"))
+    else:
+        load_model_weights(model, path / "model")
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
     _set_rng_state(torch.load(path / f"rng_rank{accelerator.process_index}.pt", weights_only=False))
     logger.info("resumed from %s (step %d)", path, state["step"])

@@ -19,6 +19,7 @@ from vau_r1 import __version__
 #: (command name, module) pairs; the module's ``register`` adds the subcommand's parser.
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("data", "vau_r1.commands.data"),
+    ("demo", "vau_r1.commands.demo"),
     ("eval", "vau_r1.commands.eval"),
     ("predict", "vau_r1.commands.predict"),
 )

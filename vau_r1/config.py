@@ -1,7 +1,7 @@
 """Typed, validated run configuration built from the composed Hydra config.
 
 YAML under ``configs/`` is the interface; the dataclasses here are the schema of the sections this
-module owns (``data``, ``grpo``, ``trainer``, ``logger``, ``rewards``) plus the run-level keys. The
+module owns (``data``, ``grpo``, ``sft``, ``trainer``, ``logger``, ``rewards``) plus the run-level keys. The
 ``model`` and ``data.video`` sections are validated by their own dataclasses
 (:class:`vau_r1.model.builder.ModelConfig`, :class:`vau_r1.data.video.VideoConfig`) when the run is
 built. Every check runs once, at startup, and its message names the key and the fix.
@@ -17,17 +17,22 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vau_r1.data.schema import SOURCES
+from vau_r1.data.schema import SOURCES, TASKS
+from vau_r1.distributed import STRATEGIES
 from vau_r1.grpo.advantages import SCALES
 from vau_r1.grpo.loss import LOSS_TYPES
 
 LR_SCHEDULERS: tuple[str, ...] = ("linear", "cosine", "constant", "constant_with_warmup")
 MIXED_PRECISION: tuple[str, ...] = ("no", "bf16", "fp16")
 LOGGER_BACKENDS: tuple[str, ...] = ("wandb", "tensorboard", "none")
+#: Tasks GRPO trains (their rewards are rule-based); SFT trains every task of :data:`~vau_r1.data.schema.TASKS`.
 TRAIN_TASKS: tuple[str, ...] = ("qa", "tag", "cls")
+#: Training algorithms (the top-level ``algorithm`` key).
+ALGORITHMS: tuple[str, ...] = ("grpo", "sft")
 
 
 class ConfigError(ValueError):
@@ -94,6 +99,29 @@ class GRPOConfig:
 
 
 @dataclass(frozen=True)
+class SFTConfig:
+    """Supervised fine-tuning targets (``configs/sft/*.yaml``; each field is documented there).
+
+    Attributes:
+        think: ``True`` puts ``<think>{reasoning}</think>`` before the answer, ``False`` trains on the answer
+            only, ``None`` follows the target preset (think targets for prompts that ask for a ``<think>`` block).
+        target_preset: preset whose target grammar is used (:func:`vau_r1.tasks.target_text`); ``None``
+            uses ``data.prompt_preset``.
+        max_seq_tokens: cap on prompt + target tokens, cutting the target's tail; ``None`` for no cap.
+    """
+
+    think: bool | None = None
+    target_preset: str | None = None
+    max_seq_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        _check(
+            self.max_seq_tokens is None or self.max_seq_tokens >= 2,
+            f"sft.max_seq_tokens={self.max_seq_tokens} must be null (no cap) or >= 2",
+        )
+
+
+@dataclass(frozen=True)
 class TrainerConfig:
     """Optimisation, schedule, precision and checkpointing (``configs/trainer/*.yaml``)."""
 
@@ -108,7 +136,7 @@ class TrainerConfig:
     per_device_batch_size: int = 1
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = 1.0
-    mixed_precision: str = "no"
+    mixed_precision: str | None = None
     save_every: int = 100
     keep_last: int | None = 3
     save_final: bool = True
@@ -116,6 +144,7 @@ class TrainerConfig:
     log_completions_every: int = 10
     cpu: bool = False
     torch_threads: int | None = None
+    strategy: str = "auto"
 
     def __post_init__(self) -> None:
         t = "trainer."
@@ -135,9 +164,14 @@ class TrainerConfig:
             f"{t}max_grad_norm={self.max_grad_norm} must be null (no clipping) or > 0",
         )
         _check(
-            self.mixed_precision in MIXED_PRECISION,
-            f"{t}mixed_precision={self.mixed_precision!r}; expected one of {list(MIXED_PRECISION)} "
-            "(the weights' dtype is model.dtype)",
+            self.mixed_precision is None or self.mixed_precision in MIXED_PRECISION,
+            f"{t}mixed_precision={self.mixed_precision!r}; expected null (the strategy's or launcher's choice) or "
+            f"one of {list(MIXED_PRECISION)} (the weights' dtype is model.dtype)",
+        )
+        _check(
+            self.strategy in STRATEGIES or self.strategy.endswith((".yaml", ".yml")),
+            f"{t}strategy={self.strategy!r}; expected one of {list(STRATEGIES)} (configs/accelerate/) or the path "
+            "of an accelerate config file",
         )
         _check(self.save_every >= 1, f"{t}save_every={self.save_every} must be >= 1 (steps between checkpoints)")
         _check(self.keep_last is None or self.keep_last >= 1, f"{t}keep_last must be null (keep all) or >= 1")
@@ -167,22 +201,36 @@ class MiniBenchConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which annotations, videos, task and prompt to train on (``configs/data/*.yaml``)."""
+    """Which annotations, videos, task(s) and prompt to train on (``configs/data/*.yaml``).
+
+    ``tasks`` (a list) trains several tasks at once and replaces ``task``: every row is used once per listed
+    task it is usable for. :attr:`task_list` is the effective tuple either way.
+    """
 
     annotations: str
     video_root: str
-    task: str
+    task: str | None = None
+    tasks: tuple[str, ...] | None = None
     source: str | None = None
     sources: tuple[str, ...] | None = None
     prompt_preset: str = "default"
     max_samples: int | None = None
     shuffle: bool = True
     num_workers: int = 0
+    cache_videos: bool = False
     video: dict[str, Any] = field(default_factory=dict)
     mini_bench: MiniBenchConfig | None = None
 
     def __post_init__(self) -> None:
-        _check(self.task in TRAIN_TASKS, f"data.task={self.task!r}; GRPO trains one of {list(TRAIN_TASKS)}")
+        _check(
+            self.task is not None or self.tasks is not None,
+            f"set data.task (one of {list(TASKS)}) or data.tasks (a list of them, e.g. [qa, tag])",
+        )
+        _check(self.tasks is None or len(self.tasks) > 0, "data.tasks is empty; list at least one task or use null")
+        if self.tasks is not None:
+            _check(len(set(self.tasks)) == len(self.tasks), f"data.tasks={list(self.tasks)} lists a task twice")
+        bad_tasks = [t for t in self.task_list if t not in TASKS]
+        _check(not bad_tasks, f"data.task(s) has {bad_tasks}; expected some of {list(TASKS)}")
         _check(self.max_samples is None or self.max_samples >= 1, "data.max_samples must be null (all) or >= 1")
         _check(self.num_workers >= 0, "data.num_workers must be >= 0")
         bad = sorted(set(self.sources or ()) - set(SOURCES))
@@ -192,6 +240,20 @@ class DataConfig:
             nframes is None or nframes % 2 == 0,
             f"data.video.nframes={nframes} must be even (Qwen-VL groups frames in pairs, FRAME_FACTOR=2)",
         )
+
+    @property
+    def task_list(self) -> tuple[str, ...]:
+        """The trained tasks: ``tasks`` when set, else ``(task,)``."""
+        if self.tasks is not None:
+            return tuple(self.tasks)
+        return (self.task,) if self.task is not None else ()
+
+    def check_tasks(self, allowed: Sequence[str], algorithm: str) -> None:
+        """Raise a :class:`ConfigError` if a trained task is not one ``algorithm`` can train."""
+        key = "data.tasks" if self.tasks is not None else "data.task"
+        value = list(self.tasks) if self.tasks is not None else self.task
+        bad = [t for t in self.task_list if t not in allowed]
+        _check(not bad, f"{key}={value!r}; {algorithm.upper()} trains one of {list(allowed)}")
 
 
 @dataclass(frozen=True)
@@ -228,7 +290,7 @@ def build_section(cls: type, values: dict[str, Any] | None, key: str) -> Any:
         value = values.get(name)
         if isinstance(value, dict) and name == "mini_bench":
             values[name] = build_section(MiniBenchConfig, value, f"{key}.{name}")
-        elif isinstance(value, list) and name in ("adam_betas", "tags", "sources"):
+        elif isinstance(value, list) and name in ("adam_betas", "tags", "sources", "tasks"):
             values[name] = tuple(value)
     missing = [n for n, f in fields.items() if n not in values and f.default is dataclasses.MISSING
                and f.default_factory is dataclasses.MISSING]  # fmt: skip
@@ -236,16 +298,19 @@ def build_section(cls: type, values: dict[str, Any] | None, key: str) -> Any:
     return cls(**values)
 
 
-def reward_specs(values: list[Any] | None, task: str) -> tuple[dict[str, Any], ...]:
-    """Reward specs of the run (``rewards.funcs``): the configured list, or the task's defaults when null.
+def reward_specs(values: list[Any] | None, tasks: str | Sequence[str]) -> tuple[dict[str, Any], ...]:
+    """Reward specs of the run (``rewards.funcs``): the configured list, or the tasks' defaults when null.
 
     Each spec is ``{"name": ..., "weight": ...}``; names are checked when the rewards are built
-    (:func:`vau_r1.rewards.build_rewards`, which lists the valid names).
+    (:func:`vau_r1.rewards.build_rewards`, which lists the valid names). With several tasks the defaults are
+    the union of theirs, in order (each reward reads the ``task`` column and skips rows it does not apply to).
     """
     if values is None:
         from vau_r1.tasks import get_task
 
-        return tuple({"name": name, "weight": 1.0} for name in get_task(task).reward_names)
+        task_names = [tasks] if isinstance(tasks, str) else list(tasks)
+        names = [name for task in task_names for name in get_task(task).reward_names]
+        return tuple({"name": name, "weight": 1.0} for name in dict.fromkeys(names))
     _check(len(values) > 0, "rewards.funcs is empty; list at least one reward or set it to null (task defaults)")
     specs = []
     for i, value in enumerate(values):
@@ -272,6 +337,8 @@ class RunConfig:
     logger: LoggerConfig
     rewards: tuple[dict[str, Any], ...]
     model: dict[str, Any]
+    algorithm: str = "grpo"
+    sft: SFTConfig = field(default_factory=SFTConfig)
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> RunConfig:
@@ -280,7 +347,13 @@ class RunConfig:
         Raises:
             ConfigError: the first problem found, naming the key and the fix.
         """
+        algorithm = str(cfg.get("algorithm", "grpo"))
+        _check(algorithm in ALGORITHMS, f"algorithm={algorithm!r}; expected one of {list(ALGORITHMS)}")
         data = build_section(DataConfig, cfg.get("data"), "data")
+        data.check_tasks(TRAIN_TASKS if algorithm == "grpo" else TASKS, algorithm)
+        sft = build_section(SFTConfig, cfg.get("sft"), "sft")
+        if algorithm == "sft":
+            _check_presets(data, sft)
         rewards = cfg.get("rewards") or {}
         return cls(
             run_name=str(cfg["run_name"]),
@@ -291,6 +364,20 @@ class RunConfig:
             grpo=build_section(GRPOConfig, cfg.get("grpo"), "grpo"),
             trainer=build_section(TrainerConfig, cfg.get("trainer"), "trainer"),
             logger=build_section(LoggerConfig, cfg.get("logger"), "logger"),
-            rewards=reward_specs(rewards.get("funcs"), data.task),
+            rewards=reward_specs(rewards.get("funcs"), data.task_list),
             model=dict(cfg.get("model") or {}),
+            algorithm=algorithm,
+            sft=sft,
         )
+
+
+def _check_presets(data: DataConfig, sft: SFTConfig) -> None:
+    """Every trained task has the prompt preset and the target preset (SFT builds both for each row)."""
+    from vau_r1.tasks import get_preset
+
+    for key, preset in (("data.prompt_preset", data.prompt_preset), ("sft.target_preset", sft.target_preset)):
+        for task in data.task_list if preset is not None else ():
+            try:
+                get_preset(task, preset)
+            except ValueError as error:
+                raise ConfigError(f"{key}={preset!r}: {error}") from error

@@ -1,8 +1,10 @@
-"""Multi-process plumbing: the accelerator, per-rank seeds and prompt sharding.
+"""Multi-process plumbing: the accelerator and its strategy, per-rank seeds and prompt sharding.
 
 The same entry point runs on one process, under ``torchrun --nproc_per_node N`` or under
 ``accelerate launch``. ``ACCELERATE_USE_CPU=1`` (or ``trainer.cpu=true``) runs real multi-process
-gloo DDP on CPU.
+gloo DDP on CPU. ``trainer.strategy`` picks DDP, DeepSpeed ZeRO-2/3 or FSDP2 from the accelerate
+configs in ``configs/accelerate/`` (``auto``: whatever ``accelerate launch --config_file`` set up, else DDP);
+without a GPU, DeepSpeed and FSDP2 run on the CPU over gloo.
 
 Sharding is over **prompts**: every rank draws its own prompts from one shared shuffled order and
 generates all ``G`` completions of each locally, so a group never straddles ranks and the reward
@@ -13,23 +15,124 @@ tail that does not fill ``world_size × batch_size`` is dropped), which keeps DD
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import logging
 import os
 import random
 from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
+from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataParallelPlugin, InitProcessGroupKwargs
+
+logger = logging.getLogger(__name__)
+
+#: ``trainer.strategy`` values: ``auto`` (the launcher decides) or a file of :data:`ACCELERATE_CONFIGS`.
+STRATEGIES: tuple[str, ...] = ("auto", "ddp", "zero2", "zero3", "zero3_offload", "fsdp2")
+#: The accelerate launch configs (``accelerate launch --config_file`` reads the same files).
+ACCELERATE_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
+# accelerate config keys → plugin fields (the keys `accelerate launch` turns into ACCELERATE_*/FSDP_* variables).
+_DEEPSPEED_FIELDS = {
+    "zero_stage": "zero_stage", "offload_optimizer_device": "offload_optimizer_device",
+    "offload_param_device": "offload_param_device", "offload_optimizer_nvme_path": "offload_optimizer_nvme_path",
+    "offload_param_nvme_path": "offload_param_nvme_path", "zero3_init_flag": "zero3_init_flag",
+    "zero3_save_16bit_model": "zero3_save_16bit_model", "gradient_clipping": "gradient_clipping",
+    "gradient_accumulation_steps": "gradient_accumulation_steps", "deepspeed_config_file": "hf_ds_config",
+}  # fmt: skip
+_FSDP_FIELDS = {
+    "fsdp_version": "fsdp_version", "fsdp_auto_wrap_policy": "auto_wrap_policy",
+    "fsdp_transformer_layer_cls_to_wrap": "transformer_cls_names_to_wrap", "fsdp_min_num_params": "min_num_params",
+    "fsdp_reshard_after_forward": "reshard_after_forward", "fsdp_offload_params": "cpu_offload",
+    "fsdp_state_dict_type": "state_dict_type", "fsdp_cpu_ram_efficient_loading": "cpu_ram_efficient_loading",
+    "fsdp_activation_checkpointing": "activation_checkpointing",
+}  # fmt: skip
+_LAUNCHER_KEYS = ("deepspeed_multinode_launcher", "deepspeed_hostfile")  # for `accelerate launch` only
 
 
-def build_accelerator(cpu: bool = False, mixed_precision: str = "no") -> Accelerator:
-    """Create the run's :class:`~accelerate.Accelerator` (CPU when ``cpu`` or ``ACCELERATE_USE_CPU=1``).
+def strategy_plugins(strategy: str) -> tuple[dict[str, Any], str]:
+    """Accelerator keyword arguments (``deepspeed_plugin`` / ``fsdp_plugin``) and mixed precision of a strategy.
+
+    Args:
+        strategy: a name of :data:`STRATEGIES` other than ``auto`` (``configs/accelerate/<name>.yaml``), or the
+            path of an accelerate config file.
+
+    Raises:
+        ValueError: unknown strategy, or a config key this mapping does not know (named, with the file).
+    """
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    path = Path(strategy) if strategy.endswith((".yaml", ".yml")) else ACCELERATE_CONFIGS / f"{strategy}.yaml"
+    if not path.is_file():
+        raise ValueError(f"trainer.strategy={strategy!r}: no {path}; use one of {list(STRATEGIES)} or a config path")
+    config = ClusterConfig.from_yaml_file(path)
+    kind = DistributedType(config.distributed_type)
+    if kind == DistributedType.DEEPSPEED:
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ValueError(f"trainer.strategy={strategy!r} needs DeepSpeed: pip install 'vau-r1[deepspeed]'")
+        kwargs = _plugin_kwargs(config.deepspeed_config, _DEEPSPEED_FIELDS, path)
+        return {"deepspeed_plugin": DeepSpeedPlugin(**kwargs)}, config.mixed_precision
+    if kind == DistributedType.FSDP:
+        kwargs = _plugin_kwargs(config.fsdp_config, _FSDP_FIELDS, path)
+        if isinstance(kwargs.get("transformer_cls_names_to_wrap"), str):
+            kwargs["transformer_cls_names_to_wrap"] = kwargs["transformer_cls_names_to_wrap"].split(",")
+        return {"fsdp_plugin": FullyShardedDataParallelPlugin(**kwargs)}, config.mixed_precision
+    return {}, config.mixed_precision
+
+
+def _plugin_kwargs(section: Mapping[str, Any], fields: Mapping[str, str], path: Path) -> dict[str, Any]:
+    unknown = sorted(set(section) - set(fields) - set(_LAUNCHER_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: keys {unknown} are not supported by vau_r1; known: {sorted(fields)}")
+    return {fields[k]: v for k, v in section.items() if k in fields}
+
+
+def build_accelerator(cpu: bool = False, mixed_precision: str | None = "no", strategy: str = "auto") -> Accelerator:
+    """Create the run's :class:`~accelerate.Accelerator`.
+
+    Args:
+        cpu: force the CPU (gloo DDP; ``ACCELERATE_USE_CPU=1`` does the same). Not for DeepSpeed, which uses
+            the CPU by itself when no GPU is visible.
+        mixed_precision: ``no``, ``bf16`` or ``fp16``; ``None`` lets the strategy's config (on GPU) or the
+            launcher (``accelerate launch``) decide, else ``no``.
+        strategy: ``trainer.strategy`` (:data:`STRATEGIES`, or an accelerate config path).
 
     Gradient accumulation is done by the trainer (it needs the token counts of the whole accumulated
     batch), so the accelerator is created with one step per update.
+
+    Raises:
+        ValueError: DeepSpeed asked for together with a forced CPU.
     """
     use_cpu = cpu or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
-    return Accelerator(cpu=use_cpu, mixed_precision=mixed_precision)
+    kwargs, config_precision = strategy_plugins(strategy) if strategy != "auto" else ({}, None)
+    launched = {k: os.environ.get(f"ACCELERATE_USE_{k}", "").lower() == "true" for k in ("DEEPSPEED", "FSDP")}
+    deepspeed = "deepspeed_plugin" in kwargs or launched["DEEPSPEED"]
+    if deepspeed and use_cpu:
+        raise ValueError(
+            f"trainer.strategy={strategy!r} uses DeepSpeed, which cannot be combined with trainer.cpu=true or "
+            "ACCELERATE_USE_CPU=1; unset them (without a GPU, DeepSpeed runs on the CPU by itself)"
+        )
+    if mixed_precision is None and torch.cuda.is_available():
+        mixed_precision = config_precision
+    elif mixed_precision is None and kwargs:
+        mixed_precision = "no"  # the configs' bf16 is for GPUs
+    fsdp_plugin = kwargs.pop("fsdp_plugin", None) or (FullyShardedDataParallelPlugin() if launched["FSDP"] else None)
+    fsdp_on_cpu = fsdp_plugin is not None and (use_cpu or not torch.cuda.is_available())
+    if fsdp_plugin is not None and not fsdp_on_cpu:
+        kwargs["fsdp_plugin"] = fsdp_plugin
+    if deepspeed and not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo")]  # accelerate picks gloo in CPU mode only
+    accelerator = Accelerator(cpu=use_cpu or fsdp_on_cpu, mixed_precision=mixed_precision, **kwargs)
+    if fsdp_on_cpu:
+        # accelerate 1.15 enables FSDP for accelerator devices only; fully_shard itself works on CPU over gloo. The
+        # process group is accelerate's CPU one; the state is switched to FSDP as AcceleratorState does on GPUs.
+        accelerator.state.fsdp_plugin = fsdp_plugin
+        accelerator.state.distributed_type = DistributedType.FSDP
+        PartialState._shared_state["distributed_type"] = DistributedType.FSDP
+    logger.info("strategy %s: %s on %s", strategy, accelerator.distributed_type, accelerator.device)
+    return accelerator
 
 
 def seed_everything(seed: int) -> None:

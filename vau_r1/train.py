@@ -1,8 +1,11 @@
-"""GRPO training entry point (Hydra): config → data, model, rewards → :class:`~vau_r1.grpo.trainer.GRPOTrainer`.
+"""Training entry point (Hydra): config → data, model, rewards → :class:`~vau_r1.grpo.trainer.GRPOTrainer`, or
+with ``algorithm=sft`` → :class:`~vau_r1.sft.trainer.SFTTrainer`.
 
 Launch (any ``key=value`` override works; ``output_dir=...`` sets where the run writes)::
 
     vau-r1 train experiment=debug_cpu                                  # CPU, about a minute
+    vau-r1 train experiment=debug_cpu_sft                              # CPU SFT, seconds (sets algorithm=sft)
+    vau-r1 train experiment=debug_cpu model.name_or_path=<sft run>/checkpoints/step_000008/model model.tiny=null
     vau-r1 train experiment=qa_grpo_qwen2_5_vl_3b data.annotations=train.csv data.video_root=videos
     NGPUS=8 scripts/train.sh experiment=qa_grpo_qwen2_5_vl_3b ...       # torchrun, 8 GPUs
     ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 -m vau_r1.train experiment=debug_cpu
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +32,7 @@ logger = logging.getLogger("vau_r1.train")
 
 def build_dataset(cfg: RunConfig, accelerator: Any) -> tuple[Any, Any]:
     """The training dataset and its video config; writes the synthetic mini split first if configured."""
-    from vau_r1.data.dataset import VideoPromptDataset, load_training_samples
+    from vau_r1.data.dataset import VideoPromptDataset, load_task_samples
     from vau_r1.data.mini_bench import write_mini_bench
     from vau_r1.data.video import VideoConfig
 
@@ -38,19 +42,29 @@ def build_dataset(cfg: RunConfig, accelerator: Any) -> tuple[Any, Any]:
             if accelerator.is_main_process:
                 write_mini_bench(Path(data.annotations).parent, **vars(data.mini_bench))
     video_config = VideoConfig.from_dict(data.video)
-    samples = load_training_samples(data.annotations, data.task, data.source, data.max_samples, data.sources)
-    dataset = VideoPromptDataset(samples, data.video_root, data.task, video_config, data.prompt_preset)
+    pairs = load_task_samples(data.annotations, data.task_list, data.source, data.max_samples, data.sources)
+    if cfg.algorithm == "sft":  # think targets need a reasoning text
+        from vau_r1.sft.trainer import sft_targets
+
+        pairs = sft_targets(cfg).filter(pairs)
+    samples, tasks = [s for s, _ in pairs], [t for _, t in pairs]
+    dataset = VideoPromptDataset(samples, data.video_root, tasks, video_config, data.prompt_preset, data.cache_videos)
     return dataset, video_config
 
 
-def build_reference(model: torch.nn.Module, cfg: RunConfig) -> torch.nn.Module | None:
+def build_reference(
+    model: torch.nn.Module, cfg: RunConfig, load: Callable[[], torch.nn.Module] | None = None
+) -> torch.nn.Module | None:
     """A frozen copy of the initial policy for the KL term; ``None`` with ``beta == 0`` or with LoRA.
 
-    With LoRA the reference is the same model with its adapters disabled, so no copy is made.
+    With LoRA the reference is the same model with its adapters disabled, so no copy is made. Under DeepSpeed
+    ZeRO-3 transformers partitions models as it builds them, so the reference is loaded again with ``load``.
     """
+    from vau_r1.sharding import loads_partitioned
+
     if cfg.grpo.beta == 0 or cfg.model.get("lora") is not None:
         return None
-    reference = copy.deepcopy(model).eval()
+    reference = (load() if load is not None and loads_partitioned() else copy.deepcopy(model)).eval()
     for param in reference.parameters():
         param.requires_grad_(False)
     return reference
@@ -64,7 +78,8 @@ def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
         rewards: weighted rewards to use instead of ``rewards.funcs`` (tests, custom scripts).
 
     Returns:
-        The :class:`~vau_r1.grpo.trainer.GRPOTrainer`, ready to :meth:`~vau_r1.grpo.trainer.GRPOTrainer.fit`.
+        The :class:`~vau_r1.grpo.trainer.GRPOTrainer` (or, with ``algorithm: sft``, the
+        :class:`~vau_r1.sft.trainer.SFTTrainer`), ready to ``fit()``.
 
     Raises:
         vau_r1.config.ConfigError: an invalid setting (the message names the key and the fix).
@@ -83,31 +98,37 @@ def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
     except TypeError as error:  # unknown or missing keys
         fields = sorted(ModelConfig.__dataclass_fields__)
         raise ConfigError(f"model: {error}; valid keys are {fields} (configs/model/*.yaml)") from error
-    accelerator = build_accelerator(run_cfg.trainer.cpu, run_cfg.trainer.mixed_precision)
+    accelerator = build_accelerator(run_cfg.trainer.cpu, run_cfg.trainer.mixed_precision, run_cfg.trainer.strategy)
     if run_cfg.trainer.torch_threads is not None:
         torch.set_num_threads(run_cfg.trainer.torch_threads)
     seed_everything(run_cfg.seed)  # same on every rank: identical initial weights (LoRA init included)
     dataset, video_config = build_dataset(run_cfg, accelerator)
-    rewards = build_rewards(list(run_cfg.rewards)) if rewards is None else rewards
+    if rewards is None:
+        rewards = build_rewards(list(run_cfg.rewards)) if run_cfg.algorithm == "grpo" else []
     model, tokenizer = load_model_and_processor(model_cfg)
     metric_logger = build_logger(
         run_cfg.logger, run_cfg.output_dir, run_cfg.run_name, container, accelerator.is_main_process
     )
-    return GRPOTrainer(
-        run_cfg, model, tokenizer, dataset, rewards, accelerator,
-        ref_model=build_reference(model, run_cfg), metric_logger=metric_logger,
-        manifest=build_manifest(container, video_config.to_dict(), run_cfg.data.annotations),
-        config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
-    )  # fmt: skip
+    records = {
+        "metric_logger": metric_logger,
+        "manifest": build_manifest(container, video_config.to_dict(), run_cfg.data.annotations),
+        "config_yaml": OmegaConf.to_yaml(cfg, resolve=True),
+    }
+    if run_cfg.algorithm == "sft":
+        from vau_r1.sft.trainer import SFTTrainer
+
+        return SFTTrainer(run_cfg, model, tokenizer, dataset, accelerator, **records)
+    reference = build_reference(model, run_cfg, load=lambda: load_model_and_processor(model_cfg)[0])
+    return GRPOTrainer(run_cfg, model, tokenizer, dataset, rewards, accelerator, ref_model=reference, **records)
 
 
 def run(cfg: DictConfig, until_step: int | None = None) -> Any:
     """Build the trainer and train (to the end, or to ``until_step``); returns the trainer."""
     trainer = build_trainer(cfg)
     logger.info(
-        "training %s: %d prompts, %d steps on %d process(es), output in %s",
-        trainer.cfg.run_name, len(trainer.dataset), trainer.total_steps, trainer.accelerator.num_processes,
-        trainer.cfg.output_dir,
+        "training %s (%s): %d prompts, %d steps on %d process(es), output in %s",
+        trainer.cfg.run_name, trainer.cfg.algorithm, len(trainer.dataset), trainer.total_steps,
+        trainer.accelerator.num_processes, trainer.cfg.output_dir,
     )  # fmt: skip
     try:
         trainer.fit(until_step=until_step)

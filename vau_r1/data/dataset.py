@@ -77,29 +77,41 @@ class ExampleBatch:
 
 
 class VideoPromptDataset(Dataset):
-    """Decodes videos and builds prompts for one task.
+    """Decodes videos and builds prompts for one task, or for a task per sample (multi-task training).
 
     Args:
-        samples: usable annotation rows for ``task`` (see :func:`load_training_samples`).
+        samples: usable annotation rows (see :func:`load_training_samples`, :func:`load_task_samples`).
         video_root: folder with the videos (flat or one sub-folder per source).
-        task: ``qa``, ``tag`` or ``cls``.
+        task: ``qa``, ``tag``, ``cls`` or ``reasoning`` for every sample, or one task per sample (a row
+            trained on two tasks appears twice).
         video_config: frame sampling and pixel budget; its ``on_error`` sets the failure policy.
-        prompt_preset: prompt preset name (:mod:`vau_r1.tasks.presets`).
+        prompt_preset: prompt preset name (:mod:`vau_r1.tasks.presets`), the same for every task.
+        cache_videos: keep each decoded video's model inputs in memory and reuse them (every epoch, every task
+            of the same row): no decoding after the first pass, at the cost of memory (about 0.6 MB per 16-frame
+            56×56 clip; far more for real videos). Each DataLoader worker holds its own cache.
+
+    Raises:
+        ValueError: a per-sample task list whose length differs from ``samples``.
     """
 
     def __init__(
         self,
         samples: Sequence[VideoSample],
         video_root: str | Path,
-        task: str,
+        task: str | Sequence[str],
         video_config: VideoConfig,
         prompt_preset: str = "default",
+        cache_videos: bool = False,
     ) -> None:
         self.samples = list(samples)
+        self.tasks = [task] * len(self.samples) if isinstance(task, str) else list(task)
+        if len(self.tasks) != len(self.samples):
+            raise ValueError(f"{len(self.tasks)} tasks for {len(self.samples)} samples; give one task per sample")
         self.video_root = Path(video_root)
-        self.task = task
         self.video_config = video_config
         self.prompt_preset = prompt_preset
+        self.cache_videos = cache_videos
+        self._cache: dict[str, tuple[Path, VideoInputs, float]] = {}
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -110,19 +122,27 @@ class VideoPromptDataset(Dataset):
         Raises:
             VideoError: the video cannot be loaded and ``on_error == "raise"``.
         """
-        sample = self.samples[index]
+        sample, task = self.samples[index], self.tasks[index]
         try:
-            path = self._video_path(sample)
-            clip = load_clip(path, self.video_config)
+            path, video, duration_s = self._load(sample)
         except VideoError as error:
             if self.video_config.on_error != "skip":
                 raise
             logger.warning("dropping sample %d (row %d): %s", index, sample.row, error)
             return Skipped(index, sample.video, error.cause)
-        messages = build_messages(
-            sample, self.task, self.prompt_preset, video=str(path), duration_s=clip.duration_s
-        )
-        return Example(sample, messages, video_inputs(clip), reward_columns(sample, self.task), clip.duration_s)
+        messages = build_messages(sample, task, self.prompt_preset, video=str(path), duration_s=duration_s)
+        return Example(sample, messages, video, reward_columns(sample, task), duration_s)
+
+    def _load(self, sample: VideoSample) -> tuple[Path, VideoInputs, float]:
+        """Path, model inputs and duration (s) of the sample's video, from the cache when enabled."""
+        if sample.video in self._cache:
+            return self._cache[sample.video]
+        path = self._video_path(sample)
+        clip = load_clip(path, self.video_config)
+        loaded = (path, video_inputs(clip), clip.duration_s)
+        if self.cache_videos:
+            self._cache[sample.video] = loaded
+        return loaded
 
     def _video_path(self, sample: VideoSample) -> Path:
         """Resolved video path; a missing file is a :class:`VideoError` (cause ``missing``) like any other."""
@@ -161,6 +181,48 @@ def resumable_batches(
     return iter(loader)
 
 
+def load_task_samples(
+    annotations: str | Path,
+    tasks: Sequence[str],
+    source: str | None = None,
+    max_samples: int | None = None,
+    sources: Sequence[str] | None = None,
+) -> list[tuple[VideoSample, str]]:
+    """``(row, task)`` pairs of an annotation CSV for training several tasks: each row once per task it suits.
+
+    Rows stay in file order, each followed by its tasks in the order of ``tasks``.
+
+    Args:
+        annotations: VAU-Bench CSV.
+        tasks: ``qa``, ``tag``, ``cls`` and/or ``reasoning``.
+        source: source of unprefixed video names (test CSVs), else ``None``.
+        max_samples: keep the first this many rows usable for at least one task (``None``: all).
+        sources: keep only rows from these sources (the paper trains TAG on MSAD and ECVA only).
+
+    Raises:
+        ValueError: no row of the file is usable for any of the tasks.
+    """
+    table = load_annotations(annotations, source=source)
+    usable = {task: {id(s) for s in table.usable(task, purpose="train")} for task in tasks}
+    rows = [s for s in table.samples if any(id(s) in ids for ids in usable.values())]
+    if sources is not None:
+        rows = [s for s in rows if s.source in set(sources)]
+    if not rows:
+        raise ValueError(
+            f"{annotations}: none of its {len(table)} rows is usable for task(s) {list(tasks)}"
+            f"{'' if sources is None else f' from sources {list(sources)}'}; check data.annotations, data.task(s) "
+            "and data.sources"
+        )
+    rows = rows[:max_samples] if max_samples is not None else rows
+    pairs = [(s, task) for s in rows for task in tasks if id(s) in usable[task]]
+    for task in tasks:
+        used = sum(1 for _, t in pairs if t == task)
+        if used < len(table):
+            log = logger.warning if used == 0 else logger.info
+            log("%s: %d of %d rows used for %s training", annotations, used, len(table), task)
+    return pairs
+
+
 def load_training_samples(
     annotations: str | Path,
     task: str,
@@ -172,7 +234,7 @@ def load_training_samples(
 
     Args:
         annotations: VAU-Bench CSV.
-        task: ``qa``, ``tag`` or ``cls``.
+        task: ``qa``, ``tag``, ``cls`` or ``reasoning``.
         source: source of unprefixed video names (test CSVs), else ``None``.
         max_samples: keep the first this many usable rows (``None``: all).
         sources: keep only rows from these sources (the paper trains TAG on MSAD and ECVA only).
@@ -180,16 +242,4 @@ def load_training_samples(
     Raises:
         ValueError: no row of the file is usable for the task.
     """
-    table = load_annotations(annotations, source=source)
-    samples = table.usable(task, purpose="train")
-    if sources is not None:
-        samples = [s for s in samples if s.source in set(sources)]
-    if not samples:
-        raise ValueError(
-            f"{annotations}: none of its {len(table)} rows is usable for task {task!r}"
-            f"{'' if sources is None else f' from sources {list(sources)}'}; check data.annotations, data.task "
-            "and data.sources"
-        )
-    if len(samples) < len(table):
-        logger.info("%s: %d of %d rows used for %s training", annotations, len(samples), len(table), task)
-    return samples[:max_samples] if max_samples is not None else samples
+    return [sample for sample, _ in load_task_samples(annotations, [task], source, max_samples, sources)]

@@ -153,7 +153,9 @@ def generate_rollout(
     """Sample ``G`` completions for each of ``B`` left-padded video prompts.
 
     Args:
-        model: an unwrapped Qwen2/2.5-VL ``...ForConditionalGeneration`` (or a PEFT model around one).
+        model: an unwrapped Qwen2/2.5-VL ``...ForConditionalGeneration`` (or a PEFT model around one). Under
+            ZeRO-3/FSDP2 call this inside :meth:`vau_r1.sharding.Sharding.with_full_parameters`: rows stop at
+            different lengths on different ranks, so per-forward weight gathers would not line up.
         prompt: model inputs of the ``B`` prompts: ``input_ids``/``attention_mask``/``mm_token_type_ids``
             ``[B, P]`` (left padding), ``pixel_values_videos`` ``[N, D]``, ``video_grid_thw`` ``[B, 3]``,
             ``second_per_grid_ts`` ``[B]``.

@@ -1,0 +1,139 @@
+"""Supervised fine-tuning on video prompts: the baseline the paper compares GRPO with (``paper_spec.md`` §7).
+
+One optimisation step (:meth:`SFTTrainer.step`)::
+
+    for each of the A accumulation micro-batches (B examples each, this rank's shard):
+        encode    prompt (left-padded, with its video) + target ids closed by <|im_end|> (right-padded)
+        loss      - sum of the target tokens' log-probs / target tokens of the whole step (all ranks)
+    optimizer     clip gradients, AdamW step, LR schedule step
+
+The forward pass is :class:`~vau_r1.grpo.policy.CompletionScorer`, the pass GRPO scores completions with
+(vision tower once per video, ``second_per_grid_ts`` and ``mm_token_type_ids`` passed, logits only over the
+target), and the loop, the data order and the checkpoints are :class:`~vau_r1.loop.TrainLoop`'s, shared with
+GRPO. An SFT checkpoint's ``model/`` folder (weights and tokenizer) therefore starts a GRPO run as it is:
+``vau-r1 train experiment=... model.name_or_path=<run>/checkpoints/step_XXXXXX/model``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from torch import nn
+
+from vau_r1.config import RunConfig
+from vau_r1.data.dataset import Example, ExampleBatch, VideoPromptDataset
+from vau_r1.grpo.experience import global_loss_tokens
+from vau_r1.grpo.policy import CompletionScorer
+from vau_r1.grpo.stats import StepStats
+from vau_r1.loggers import MetricLogger
+from vau_r1.loop import TrainLoop
+from vau_r1.model.families import family_of
+from vau_r1.sft.batching import SFTBatch, SFTTargets, build_sft_batch
+
+#: Every metric key a step can produce, in a fixed order (identical on all ranks).
+STAT_KEYS: tuple[str, ...] = (
+    "train/loss", "train/grad_norm", "data/prompts", "data/skipped", "data/target_tokens", "data/truncated",
+    "time/step_s",
+)  # fmt: skip
+#: Metrics reported as global sums over ranks and micro-batches (the others are means).
+SUM_KEYS: tuple[str, ...] = ("data/prompts", "data/skipped", "data/target_tokens", "data/truncated")
+
+
+def sft_targets(cfg: RunConfig) -> SFTTargets:
+    """The run's target rule: ``sft.target_preset`` (default ``data.prompt_preset``) and ``sft.think``."""
+    return SFTTargets(cfg.sft.target_preset or cfg.data.prompt_preset, cfg.sft.think)
+
+
+class SFTTrainer(TrainLoop):
+    """Trains ``model`` to produce each example's target after its video prompt (token-mean cross-entropy).
+
+    Args:
+        cfg: the validated run config (``algorithm: sft``; ``sft`` holds the target settings).
+        model: the model (``...ForConditionalGeneration``, or a PEFT model around one), not yet wrapped.
+        tokenizer: its tokenizer (chat template included).
+        dataset: the training examples; each example's ``columns["task"]`` picks its target.
+        accelerator: the run's accelerator.
+        metric_logger: where metrics go (rank 0); defaults to nothing.
+        manifest: saved with every checkpoint (:func:`vau_r1.checkpoint.build_manifest`).
+        config_yaml: resolved config text saved with every checkpoint.
+    """
+
+    progress_desc = "sft"
+    progress_metrics = (("loss", "train/loss"),)
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        model: nn.Module,
+        tokenizer: Any,
+        dataset: VideoPromptDataset,
+        accelerator: Any,
+        metric_logger: MetricLogger | None = None,
+        manifest: dict[str, Any] | None = None,
+        config_yaml: str = "",
+    ) -> None:
+        super().__init__(cfg, tokenizer, dataset, accelerator, metric_logger, manifest, config_yaml)
+        self.family = family_of(model)
+        self.targets = sft_targets(cfg)
+        self.prepare(CompletionScorer(model))
+        self._placeholder: SFTBatch | None = None
+
+    def encode(self, examples: list[Example]) -> SFTBatch:
+        """Prompts and targets of ``examples`` as an :class:`SFTBatch` on the device."""
+        texts = [self.targets.text(ex.sample, ex.columns["task"]) for ex in examples]
+        batch = build_sft_batch(
+            self.tokenizer, [ex.messages for ex in examples], [ex.video for ex in examples], texts,
+            family=self.family, max_seq_tokens=self.cfg.sft.max_seq_tokens,
+        )  # fmt: skip
+        return batch.to(self.accelerator.device)
+
+    def step(self, micro_batches: list[ExampleBatch]) -> dict[str, float]:
+        """One optimisation step: encode → token-mean cross-entropy over the step's targets → backward → optimizer."""
+        start_s = time.perf_counter()
+        stats = StepStats(STAT_KEYS)
+        batches = [self.encode(mb.examples) if mb.examples else None for mb in micro_batches]
+        num_items = global_loss_tokens(self.accelerator, batches)
+        self.accumulate(batches, lambda batch: self.backward(batch, num_items, stats))
+        stats.add("train/grad_norm", self.optimizer_step())
+        for micro, batch in zip(micro_batches, batches, strict=True):
+            stats.add("data/prompts", float(len(micro.examples)))
+            stats.add("data/skipped", float(len(micro.skipped)))
+            if batch is not None:
+                stats.add("data/target_tokens", float(batch.num_tokens))
+                stats.add("data/truncated", batch.truncated.float().sum())
+        stats.add("time/step_s", time.perf_counter() - start_s)
+        metrics = stats.reduce(self.accelerator, sum_keys=SUM_KEYS)
+        metrics["train/lr"] = self.scheduler.get_last_lr()[0]
+        return metrics
+
+    def backward(self, batch: SFTBatch | None, num_items: float, stats: StepStats) -> None:
+        """Loss and backward of one micro-batch (a zero-weight pass when all its videos were skipped).
+
+        ``num_items`` is the step's target-token count over all ranks divided by the process count, so that
+        DDP's gradient average gives the token mean over the global batch.
+        """
+        weight = 1.0
+        if batch is None:  # every rank must run the same forward/backward for the gradients to sync
+            batch, weight = self.placeholder(), 0.0
+        with self.accelerator.autocast():
+            logp = self.scorer(batch.prompt, batch.target_ids, batch.loss_mask)  # [B, L]
+        nll = -logp * batch.loss_mask
+        self.accelerator.backward(nll.sum() * (weight / num_items))
+        if weight:
+            stats.add("train/loss", nll.detach()[batch.loss_mask.bool()])  # token mean over the step
+
+    def placeholder(self) -> SFTBatch:
+        """A batch of the first loadable example, for the zero-weight pass of a rank with no data.
+
+        Raises:
+            RuntimeError: no video of the dataset can be loaded.
+        """
+        if self._placeholder is not None:
+            return self._placeholder
+        for index in range(len(self.dataset)):
+            item = self.dataset[index]
+            if isinstance(item, Example):
+                self._placeholder = self.encode([item])
+                return self._placeholder
+        raise RuntimeError("no video of the dataset can be loaded; check data.video_root and data.annotations")
