@@ -9,7 +9,7 @@
 #   MODEL          base model: hub id or folder (default Qwen/Qwen2.5-VL-3B-Instruct)
 #   OUT            output folder (default outputs)
 #   NGPUS          processes per job, one per GPU (default 1)
-#   STAGES         which rows to run: any of "base rft sft" (default "base rft"; sft: pending, see README)
+#   STAGES         which rows to run: any of "base rft sft" (default "base rft"; add sft for the SFT rows)
 #   PROTOCOLS      eval protocols, w/o think then w/ think (default "paper_no_think paper_think", the paper's
 #                  prompts and sampling; "matched_no_think matched" evaluates as trained, configs/eval/protocol/)
 #   JUDGE          VAU-Eval judge config in configs/judge/ (default deepseek, needs DEEPSEEK_API_KEY), or none
@@ -68,14 +68,13 @@ train_rft() {
 }
 
 # train_sft TASK: the SFT baseline of MODEL on TASK (<task>_sft_<model> experiment, trained by the same entry).
-# PENDING: the SFT trainer and its experiments are being added to the library; without the experiment file
-# this stops with a message instead of guessing.
+# A model without a paper SFT experiment file stops with a message instead of guessing.
 train_sft() {
   local cfg name
   cfg="$(model_cfg "$MODEL")"
   name="$1_sft_$cfg"
   if [ ! -f "configs/experiment/$name.yaml" ]; then
-    echo "STAGES=sft: configs/experiment/$name.yaml is missing: the SFT trainer is not available yet" >&2
+    echo "STAGES=sft: configs/experiment/$name.yaml is missing: no paper SFT experiment for this model" >&2
     exit 2
   fi
   train_experiment "$name"

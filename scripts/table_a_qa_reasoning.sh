@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Paper Table A: multiple-choice QA accuracy (w/o and w/ think) and VAU-Eval reasoning scores (CLS, KM, FLU,
 # INF, FAC, Total) on MSAD and UCF-Crime, for one base model: its zero-shot row (STAGES=base), its RFT row
-# (GRPO on QA, STAGES=rft) and its SFT row (STAGES=sft, pending). Expected numbers: scripts/README.md.
+# (GRPO on QA, STAGES=rft) and its SFT row (STAGES=sft). Expected numbers: scripts/README.md.
 #   VAU_DATA_ROOT=/data/vau_bench MODEL=Qwen/Qwen2.5-VL-3B-Instruct NGPUS=2 scripts/table_a_qa_reasoning.sh
 #   MODEL=Qwen/Qwen2-VL-2B-Instruct scripts/table_a_qa_reasoning.sh /data/vau_bench
 #   MODEL=Qwen/Qwen2.5-VL-7B-Instruct STAGES=base scripts/table_a_qa_reasoning.sh /data/vau_bench   # zero-shot only
@@ -28,8 +28,7 @@ if want rft; then
   eval_rows "$RUN" "$(basename "$RUN")"
 fi
 if want sft; then
-  # PENDING: the SFT baseline trainer is being added (configs/experiment/qa_sft_<model>.yaml through the same
-  # training entry); train_sft stops with a message while the experiment is missing. "w/ think" SFT targets:
+  # configs/experiment/qa_sft_<model>.yaml (algorithm: sft) through the same training entry. "w/ think" SFT targets:
   # TRAIN_ARGS="data.prompt_preset=paper_sft_think" (see the experiment's header).
   train_sft qa
   eval_rows "$RUN" "$(basename "$RUN")"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Paper Table B: temporal anomaly grounding (mIoU, R@0.3/0.5/0.7, w/o and w/ think) on MSAD, ECVA and UCF-Crime
 # (out of distribution: training uses MSAD and ECVA rows only), for one base model: its zero-shot row
-# (STAGES=base), its RFT row (GRPO on TAG, STAGES=rft) and its SFT row (STAGES=sft, pending).
+# (STAGES=base), its RFT row (GRPO on TAG, STAGES=rft) and its SFT row (STAGES=sft).
 # Expected numbers: scripts/README.md.
 #   VAU_DATA_ROOT=/data/vau_bench MODEL=Qwen/Qwen2.5-VL-3B-Instruct NGPUS=2 scripts/table_b_tag.sh
 #   MODEL=Qwen/Qwen2.5-VL-7B-Instruct STAGES=base scripts/table_b_tag.sh /data/vau_bench   # zero-shot only
@@ -25,8 +25,7 @@ if want rft; then
   eval_rows "$RUN" "$(basename "$RUN")"
 fi
 if want sft; then
-  # PENDING: the SFT baseline trainer is being added (configs/experiment/tag_sft_<model>.yaml through the same
-  # training entry); train_sft stops with a message while the experiment is missing. "w/ think" SFT targets:
+  # configs/experiment/tag_sft_<model>.yaml (algorithm: sft) through the same training entry. "w/ think" SFT targets:
   # TRAIN_ARGS="data.prompt_preset=paper_sft_think" (see the experiment's header).
   train_sft tag
   eval_rows "$RUN" "$(basename "$RUN")"

@@ -2,8 +2,8 @@
 # Paper Table C: task co-training ablation for anomaly classification (binary and multi-class accuracy, w/o and
 # w/ think) on the pooled MSAD + UCF-Crime + ECVA test set, for Qwen2.5-VL-3B-Instruct: the baseline
 # (STAGES=base), RFT w/ CLS, RFT w/ QA and RFT w/ TAG (STAGES=rft; the QA and TAG runs are shared with
-# table_a/table_b and reused when present) and SFT w/ CLS (STAGES=sft, pending). The co-trained rows
-# (QA-TAG, QA-TAG-CLS) need a multi-task trainer, which neither the paper's code nor this library has yet.
+# table_a/table_b and reused when present) and SFT w/ CLS (STAGES=sft). The co-trained rows
+# (QA-TAG, QA-TAG-CLS) are not scripted yet (the trainer mixes tasks with data.tasks=[...]; see scripts/README.md).
 #   VAU_DATA_ROOT=/data/vau_bench NGPUS=2 scripts/table_c_cls.sh
 # Each test set is evaluated on its own, then `vau-r1 eval table --pool` merges them (n-weighted, exact).
 # Denominator: our pooled set has 929 rows (rows with a class label: 240 + 251 + 438); the paper's 932 is
@@ -29,8 +29,7 @@ if want rft; then
   done
 fi
 if want sft; then
-  # PENDING: the SFT baseline trainer is being added (configs/experiment/cls_sft_<model>.yaml through the same
-  # training entry); train_sft stops with a message while the experiment is missing. "w/ think" SFT targets:
+  # configs/experiment/cls_sft_<model>.yaml (algorithm: sft) through the same training entry. "w/ think" SFT targets:
   # TRAIN_ARGS="data.prompt_preset=paper_sft_think" (see the experiment's header).
   train_sft cls
   eval_rows "$RUN" "$(basename "$RUN")"
