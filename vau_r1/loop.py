@@ -188,6 +188,7 @@ class TrainLoop:
             "step": self.step_count,
             "consumed_batches": self.consumed_batches,
             "total_steps": self.total_steps,
+            "strategy": self.sharding.name,
         }
 
     def save(self) -> None:

@@ -26,24 +26,21 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
-from transformers import get_scheduler
 
-from vau_r1 import checkpoint
-from vau_r1.config import ConfigError, RunConfig
-from vau_r1.data.dataset import Example, ExampleBatch, VideoPromptDataset, resumable_batches
-from vau_r1.distributed import ShardedBatchSampler, check_replicas_in_sync, sampling_seed
+from vau_r1.config import RunConfig
+from vau_r1.data.dataset import Example, ExampleBatch, VideoPromptDataset
+from vau_r1.distributed import sampling_seed
 from vau_r1.grpo.experience import Experience, ExperienceMaker, global_loss_tokens, reference_logps
 from vau_r1.grpo.loss import policy_loss
 from vau_r1.grpo.policy import CompletionScorer
 from vau_r1.grpo.reporting import SUM_KEYS, completion_rows, experience_stats, stat_keys, std_keys
 from vau_r1.grpo.stats import StepStats
-from vau_r1.loggers import MetricLogger, NullLogger
+from vau_r1.loggers import MetricLogger
+from vau_r1.loop import TrainLoop
 from vau_r1.model.families import family_of
-from vau_r1.sharding import Sharding
 
 
-class GRPOTrainer:
+class GRPOTrainer(TrainLoop):
     """Trains ``model`` with GRPO on ``dataset``.
 
     Args:
@@ -60,6 +57,9 @@ class GRPOTrainer:
         config_yaml: resolved config text saved with every checkpoint.
     """
 
+    progress_desc = "grpo"
+    progress_metrics = (("reward", "reward/total/mean"),)
+
     def __init__(
         self,
         cfg: RunConfig,
@@ -73,49 +73,18 @@ class GRPOTrainer:
         manifest: dict[str, Any] | None = None,
         config_yaml: str = "",
     ) -> None:
-        self.cfg, self.tokenizer, self.dataset, self.rewards = cfg, tokenizer, dataset, rewards
-        self.accelerator, self.metric_logger = accelerator, metric_logger or NullLogger()
-        self.manifest, self.config_yaml = manifest or {}, config_yaml
-        tc = cfg.trainer
-        self.sampler = ShardedBatchSampler(
-            len(dataset), tc.per_device_batch_size, accelerator.process_index, accelerator.num_processes,
-            seed=cfg.seed, shuffle=cfg.data.shuffle,
-        )  # fmt: skip
-        self.total_steps = tc.max_steps or tc.num_epochs * len(self.sampler) // tc.gradient_accumulation_steps
-        if self.total_steps < 1:
-            raise ConfigError(
-                f"trainer.gradient_accumulation_steps={tc.gradient_accumulation_steps} exceeds the "
-                f"{len(self.sampler)} batches of an epoch; lower it, or set trainer.max_steps"
-            )
-        self.sharding = Sharding(accelerator)
-        self._prepare(model)
+        super().__init__(cfg, tokenizer, dataset, accelerator, metric_logger, manifest, config_yaml)
+        grpo = cfg.grpo
+        self.rewards = rewards
+        self.prepare(CompletionScorer(model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens),
+                     updates_per_step=grpo.num_iterations)  # fmt: skip
         self.maker = ExperienceMaker(
-            tokenizer, rewards, cfg.grpo, family_of(self.model), accelerator.device, accelerator.autocast
+            tokenizer, rewards, grpo, family_of(self.model), accelerator.device, accelerator.autocast
         )
         self.ref_model, self.ref_logps = self._reference(ref_model)
-        self.step_count, self.consumed_batches = 0, 0
         self.last_experiences: list[Experience] = []
-        self.last_metrics: dict[str, float] = {}
         self._placeholder: Experience | None = None
         self._standin: list[Example] | None = None
-
-    def _prepare(self, model: nn.Module) -> None:
-        """Wrap the policy for training (DDP, DeepSpeed or FSDP2); build AdamW and the LR schedule over it."""
-        tc, grpo = self.cfg.trainer, self.cfg.grpo
-        model.train()
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            trainable, lr=tc.learning_rate, betas=tc.adam_betas, eps=tc.adam_eps, weight_decay=tc.weight_decay
-        )
-        scorer = CompletionScorer(model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens)
-        self.sharding.configure(scorer, tc.per_device_batch_size, tc.max_grad_norm)
-        self.scorer, self.optimizer = self.accelerator.prepare(scorer, optimizer)
-        # On the prepared optimizer (DeepSpeed may swap in its own, e.g. CPU Adam with offload); not prepared
-        # itself, as accelerate would step it once per process.
-        self.scheduler = get_scheduler(
-            tc.lr_scheduler, self.optimizer, num_warmup_steps=tc.warmup_steps,
-            num_training_steps=self.total_steps * grpo.num_iterations,
-        )  # fmt: skip
 
     def _reference(self, ref_model: nn.Module | None) -> tuple[nn.Module | None, Any]:
         """The reference model (partitioned under ZeRO-3/FSDP2) and the function computing its log-probs."""
@@ -135,40 +104,7 @@ class GRPOTrainer:
 
         return frozen, ref_logps
 
-    @property
-    def model(self) -> nn.Module:
-        """The unwrapped policy model (what checkpoints save and generation uses)."""
-        return self.accelerator.unwrap_model(self.scorer).model
-
     # ------------------------------------------------------------------ loop
-
-    def fit(self, until_step: int | None = None) -> dict[str, float]:
-        """Train up to ``trainer.max_steps`` (or ``until_step``, to stop early), resuming if configured.
-
-        Returns:
-            The metrics of the last step.
-        """
-        resume_from = checkpoint.resolve_resume(self.cfg.resume, self.cfg.output_dir)
-        if resume_from is not None:
-            self.load(resume_from)
-        stop = min(self.total_steps, until_step or self.total_steps)
-        batches = resumable_batches(self.dataset, self.sampler, self.consumed_batches, self.cfg.data.num_workers)
-        bar = tqdm(total=stop, initial=self.step_count, desc="grpo", disable=not self.accelerator.is_main_process)
-        metrics: dict[str, float] = {}
-        while self.step_count < stop:
-            micro = [next(batches) for _ in range(self.cfg.trainer.gradient_accumulation_steps)]
-            metrics = self.last_metrics = self.step(micro)
-            self.step_count += 1
-            self.consumed_batches += len(micro)
-            self._log(metrics)
-            bar.update(1)
-            bar.set_postfix(reward=f"{metrics.get('reward/total/mean', float('nan')):.3f}")
-            if self.step_count % self.cfg.trainer.save_every == 0 or (
-                self.step_count == self.total_steps and self.cfg.trainer.save_final
-            ):
-                self.save()
-        bar.close()
-        return metrics
 
     def step(self, micro_batches: list[ExampleBatch]) -> dict[str, float]:
         """One optimisation step: rollout → score → advantages → loss → optimizer (μ updates per rollout)."""
@@ -177,9 +113,7 @@ class GRPOTrainer:
         stats = StepStats(stat_keys(self.rewards))
         num_items = global_loss_tokens(self.accelerator, experiences) if self.cfg.grpo.loss_type == "dapo" else None
         for _ in range(self.cfg.grpo.num_iterations):
-            for i, exp in enumerate(experiences):
-                with self.sharding.micro_batch(self.scorer, last=i == len(experiences) - 1):
-                    self.backward(exp, num_items, len(experiences), stats)
+            self.accumulate(experiences, lambda exp: self.backward(exp, num_items, len(experiences), stats))
             stats.add("train/grad_norm", self.optimizer_step())
         for batch, exp in zip(micro_batches, experiences, strict=True):
             experience_stats(stats, batch, exp, self.rewards)
@@ -242,48 +176,12 @@ class GRPOTrainer:
             stats.add("train/loss", loss.detach())
             stats.add_loss_stats(loss_stats)
 
-    def optimizer_step(self) -> float:
-        """Clip gradients, step the optimizer and the LR schedule; returns the pre-clip gradient norm."""
-        params = [p for p in self.scorer.parameters() if p.requires_grad]
-        max_norm = self.cfg.trainer.max_grad_norm
-        # DeepSpeed clips (trainer.max_grad_norm) and steps inside backward; this returns its pre-clip norm.
-        norm = self.accelerator.clip_grad_norm_(params, max_norm if max_norm is not None else float("inf"))
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return float("nan") if norm is None else float(norm)
-
     # ------------------------------------------------------------------ helpers
 
-    def _log(self, metrics: dict[str, float]) -> None:
-        tc = self.cfg.trainer
-        if self.step_count % tc.log_every == 0 or self.step_count == 1:
-            self.metric_logger.log(metrics, self.step_count)
-        every = tc.log_completions_every
+    def log_step(self, metrics: dict[str, float]) -> None:
+        """Log the metrics, and every ``trainer.log_completions_every`` steps a table of completions."""
+        super().log_step(metrics)
+        every = self.cfg.trainer.log_completions_every
         if every and self.step_count % every == 0 and self.last_experiences:
             columns, rows = completion_rows(self.last_experiences[0], self.rewards, self.step_count)
             self.metric_logger.log_table("completions", columns, rows, self.step_count)
-
-    # ------------------------------------------------------------------ checkpoints
-
-    def save(self) -> None:
-        """Check that ranks agree, then write a checkpoint for the current step (all ranks take part)."""
-        with self.sharding.full_parameters(self.scorer):
-            digests = check_replicas_in_sync(self.accelerator, self.model)
-        checkpoint.save_checkpoint(
-            self.cfg.output_dir, self.step_count, accelerator=self.accelerator, model=self.model,
-            tokenizer=self.tokenizer, optimizer=self.optimizer, scheduler=self.scheduler,
-            trainer_state={"step": self.step_count, "consumed_batches": self.consumed_batches,
-                           "total_steps": self.total_steps, "strategy": self.sharding.name,
-                           "param_digest_per_rank": digests},
-            manifest=self.manifest, config_yaml=self.config_yaml, keep_last=self.cfg.trainer.keep_last,
-            prepared=self.scorer if self.sharding.enabled else None,
-        )  # fmt: skip
-
-    def load(self, path: Any) -> None:
-        """Continue from checkpoint ``path``: weights, optimizer, schedule, RNG and data position."""
-        state = checkpoint.load_checkpoint(
-            path, accelerator=self.accelerator, model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
-            prepared=self.scorer if self.sharding.enabled else None,
-        )  # fmt: skip
-        self.step_count, self.consumed_batches = int(state["step"]), int(state["consumed_batches"])
