@@ -24,10 +24,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("predict", "vau_r1.commands.predict"),
 )
 
-#: Commands whose arguments are Hydra overrides, passed through as they are.
-HYDRA_COMMANDS: dict[str, str] = {"train": "vau_r1.train"}
-#: Subcommands whose arguments are Hydra overrides (their argparse entries only list them in ``--help``).
-HYDRA_SUBCOMMANDS: dict[tuple[str, str], str] = {("eval", "run"): "vau_r1.evaluate"}
+#: Command words whose remaining arguments are Hydra overrides, passed through as they are to the module's
+#: ``main`` (argparse entries only list them in ``--help``).
+HYDRA_COMMANDS: dict[tuple[str, ...], str] = {("train",): "vau_r1.train", ("eval", "run"): "vau_r1.evaluate"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vau-r1", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"vau-r1 {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in HYDRA_COMMANDS:
-        subparsers.add_parser(name, help=f"Hydra entry point {HYDRA_COMMANDS[name]} (key=value overrides)")
+    subparsers.add_parser("train", help=f"Hydra entry point {HYDRA_COMMANDS[('train',)]} (key=value overrides)")
     for _, module in COMMANDS:
         importlib.import_module(module).register(subparsers)
     return parser
@@ -45,16 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in HYDRA_COMMANDS:
-        module = importlib.import_module(HYDRA_COMMANDS[argv[0]])
-        sys.argv = [f"vau-r1 {argv[0]}", *argv[1:]]
-        module.main()
-        return 0
-    if tuple(argv[:2]) in HYDRA_SUBCOMMANDS:
-        module = importlib.import_module(HYDRA_SUBCOMMANDS[tuple(argv[:2])])
-        sys.argv = [f"vau-r1 {argv[0]} {argv[1]}", *argv[2:]]
-        module.main()
-        return 0
+    for words, module_name in HYDRA_COMMANDS.items():
+        if tuple(argv[: len(words)]) == words:
+            sys.argv = [f"vau-r1 {' '.join(words)}", *argv[len(words) :]]
+            importlib.import_module(module_name).main()
+            return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
