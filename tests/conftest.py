@@ -25,3 +25,14 @@ def vau_bench_dir() -> Path:
     if not VAU_BENCH_DIR.is_dir():
         pytest.skip(f"real VAU-Bench CSVs not found at {VAU_BENCH_DIR} (../shared is absent)")
     return VAU_BENCH_DIR
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test: the tiny model is fastest so, and far slower on contended cores."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

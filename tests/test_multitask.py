@@ -25,12 +25,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY = VideoConfig.from_preset("tiny_cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The tiny model runs fastest on one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

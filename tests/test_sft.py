@@ -31,13 +31,8 @@ SFT_PAPER = sorted(p.stem for p in (CONFIGS / "experiment").glob("*_sft_*.yaml")
 DATA_PATHS = ["data.annotations=/data/vau_bench/train.csv", "data.video_root=/data/vau_bench/videos"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tiny model runs fastest on one thread (and far slower when threads fight for busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The tiny model runs fastest on one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def compose_cfg(output_dir: Path, *overrides: str, experiment: str = "debug_cpu_sft"):

@@ -21,13 +21,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FAST = ["grpo.max_completion_tokens=6", "grpo.num_generations=2", "trainer.log_completions_every=0"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tiny model runs fastest on one thread (and far slower when threads fight for busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The tiny model runs fastest on one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def compose_cfg(output_dir: Path, *overrides: str):

@@ -24,13 +24,8 @@ VIDEO = {**VideoConfig.from_preset("tiny_cpu").to_dict(), "fps": 1.5}
 TOL = 1e-5
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The tiny model runs fastest on one thread (and far slower when threads fight for busy cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The tiny model runs fastest on one thread (conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
