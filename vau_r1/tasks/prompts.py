@@ -99,7 +99,8 @@ REASONING_SFT = (
 
 # The f-string of inference_qa_qwen.py: opening line break, 12-space indentation, literal quotes
 # around the letter prefixes, a trailing space after two sentences, and "\n" + 12 spaces at the end.
-QA_EVAL_THINK = """
+# The think and no-think texts share everything up to the options.
+_QA_EVAL_HEAD = """
             You are a helpful AI assistant performing video anomaly detection reasoning. 
             Below is a video description and a reasoning process. Based on this, answer the following multiple-choice question correctly.
 
@@ -112,25 +113,12 @@ QA_EVAL_THINK = """
             "C. "[OPTION_C]
             "D. "[OPTION_D]
 
-            When the user asks a question, you should first carefully reason through the problem internally, and then present the final option.
+"""  # noqa: E501, W291
+QA_EVAL_THINK = _QA_EVAL_HEAD + """            When the user asks a question, you should first carefully reason through the problem internally, and then present the final option.
             The expected format is: <think> your detailed reasoning process here </think><answer> Please only output one option letter! (A, B, C, or D) </answer>. 
             """  # noqa: E501, W291
-
-QA_EVAL_NO_THINK = """
-            You are a helpful AI assistant performing video anomaly detection reasoning. 
-            Below is a video description and a reasoning process. Based on this, answer the following multiple-choice question correctly.
-
-            ### Question:
-            [QUESTION]
-
-            ### Options:
-            "A. "[OPTION_A]
-            "B. "[OPTION_B]
-            "C. "[OPTION_C]
-            "D. "[OPTION_D]
-
-            Please only output one option letter (A, B, C, or D). Please do not output other words.
-            """  # noqa: E501, W291
+QA_EVAL_NO_THINK = _QA_EVAL_HEAD + """            Please only output one option letter (A, B, C, or D). Please do not output other words.
+            """  # noqa: E501
 
 # GRPO text with "letter of the option" -> "option"; no space after the last period.
 TAG_EVAL_THINK = """Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].
