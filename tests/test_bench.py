@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import hashlib
 import inspect
+import math
 import re
 from collections import Counter
 from pathlib import Path
@@ -19,12 +20,14 @@ from vau_r1.bench import (
     SCENE_KINDS,
     BenchmarkConfig,
     BenchmarkInfo,
+    ClipPlan,
     event_frames,
     plan_benchmark,
     render_scene,
     sample_scene,
     write_benchmark,
 )
+from vau_r1.bench.plan import SPLITS
 from vau_r1.bench.templates import EXTRA_DISTRACTORS, OPTIONS
 from vau_r1.data.annotations import COLUMNS, load_annotations
 from vau_r1.data.paths import resolve_video
@@ -112,6 +115,48 @@ def test_classes_normals_and_letters_are_balanced() -> None:
         for label in ("Normal", "Fire"):  # the letter carries no class information
             per_class = Counter(p.row["Correct Option"] for p in plans[split] if p.scene.label == label)
             assert min(per_class[letter] for letter in "ABCD") >= 0.1 * sum(per_class.values())
+
+
+def _letter_of(plan: ClipPlan, label: str) -> str | None:
+    """Letter of the option naming an event of class ``label`` (``None`` when the clip offers none)."""
+    class_of = {text: SCENE_KINDS[kind] for kind, texts in OPTIONS.items() for text in texts}
+    return next((letter for i, letter in enumerate("ABCD", 1) if class_of.get(plan.row[f"Option {i}"]) == label), None)
+
+
+def _position_rule(train: list[tuple[str, bool]], test: list[tuple[str, bool]]) -> tuple[float, float, float]:
+    """A position-only classifier: each letter predicts the majority target it had in ``train``.
+
+    Returns its ``test`` accuracy, chance (the share of the test majority target) and a tolerance of 3 binomial
+    standard errors of chance over the test clips.
+    """
+    votes = {letter: Counter(target for pos, target in train if pos == letter) for letter in "ABCD"}
+    rule = {letter: count.most_common(1)[0][0] if count else False for letter, count in votes.items()}
+    accuracy = sum(rule[pos] == target for pos, target in test) / len(test)
+    share = sum(target for _, target in test) / len(test)
+    chance = max(share, 1 - share)
+    return accuracy, chance, 3 * math.sqrt(chance * (1 - chance) / len(test))
+
+
+def test_option_positions_do_not_reveal_the_class() -> None:
+    """Where a class's option sits (e.g. "no anomaly" at A) predicts whether the clip is of that class at chance."""
+    plans = plan_benchmark(BenchmarkConfig(num_train=400, num_test=400))
+    for label in dict.fromkeys(SCENE_KINDS.values()):  # Normal first: every clip offers "no anomaly"
+        train, test = ([(letter, plan.scene.label == label) for plan in plans[split]
+                        if (letter := _letter_of(plan, label))] for split in SPLITS)  # fmt: skip
+        assert len(test) >= (400 if label == "Normal" else 200)
+        accuracy, chance, tolerance = _position_rule(train, test)
+        assert accuracy <= chance + tolerance, (label, accuracy, chance, tolerance)
+
+
+def test_no_anomaly_option_is_anywhere_in_anomalous_clips() -> None:
+    """Among anomalous clips the "no anomaly" distractor sits at each letter a quarter of the time (3 SE)."""
+    plans = plan_benchmark(BenchmarkConfig(num_train=400, num_test=400))
+    anomalous = [plan for split in SPLITS for plan in plans[split] if plan.scene.kind != "normal"]
+    where = Counter(_letter_of(plan, "Normal") for plan in anomalous)
+    n = where.total()
+    assert n == 400 and set(where) == set("ABCD"), where
+    for letter in "ABCD":
+        assert abs(where[letter] - n / 4) <= 3 * math.sqrt(n * 0.25 * 0.75), where
 
 
 def test_written_split_letters_and_normals(bench: BenchmarkInfo) -> None:

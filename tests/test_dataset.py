@@ -66,7 +66,7 @@ def test_example_holds_messages_video_inputs_and_reward_columns(mini, task):
     assert sorted(kinds) == ["text", "video"]
     video_part = next(p for p in message["content"] if p["type"] == "video")
     assert video_part["video"].endswith(example.sample.video)
-    assert example.columns == reward_columns(example.sample, task)
+    assert example.columns == reward_columns(example.sample, task, duration_s=example.duration_s)
     assert example.duration_s == pytest.approx(3.0)
     # 3 s at 1.5 fps: 4 frames, sample_fps = 4/12*4 = 4/3, second_per_grid_ts = 2 / (4/3) = 1.5
     assert example.video.second_per_grid_ts == pytest.approx(1.5)

@@ -13,6 +13,7 @@ import pytest
 from vau_r1.rewards import (
     accuracy,
     accuracy_reward,
+    balance,
     format_reward,
     no_think_format_reward,
     temporal_iou_reward,
@@ -26,7 +27,7 @@ from vau_r1.rewards.temporal_iou import temporal_iou
 THINK = "<think>The man trips on the curb and falls.</think>\n"
 
 
-@pytest.mark.parametrize("module", [format_module, accuracy, temporal_iou_module])
+@pytest.mark.parametrize("module", [format_module, accuracy, temporal_iou_module, balance])
 def test_module_doctests(module: object) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

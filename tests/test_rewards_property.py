@@ -104,3 +104,15 @@ def test_score_completions_total_ignores_none(rows: list[tuple]) -> None:
         applicable = [w * v for w, v in zip((1.0, 2.0, 0.5), row, strict=True) if v is not None]
         assert (row_total is None) == (not applicable)
         assert row_total is None or math.isclose(row_total, sum(applicable))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.one_of(st.just((-1.0, -1.0)), st.tuples(st.floats(-5, 50), st.floats(-5, 50))),
+    st.one_of(st.just((-1.0, -1.0)), st.tuples(st.floats(0, 50), st.floats(0, 50))),
+    st.floats(0.0, 1.0),
+)
+def test_normal_iou_changes_only_two_normal_spans(pred: tuple, gt: tuple, normal_iou: float) -> None:
+    both_normal = pred == gt == (-1.0, -1.0)
+    expected = normal_iou if both_normal else temporal_iou(pred, gt)
+    assert temporal_iou(pred, gt, normal_iou) == expected

@@ -301,7 +301,8 @@ def build_section(cls: type, values: dict[str, Any] | None, key: str) -> Any:
 def reward_specs(values: list[Any] | None, tasks: str | Sequence[str]) -> tuple[dict[str, Any], ...]:
     """Reward specs of the run (``rewards.funcs``): the configured list, or the tasks' defaults when null.
 
-    Each spec is ``{"name": ..., "weight": ...}``; names are checked when the rewards are built
+    Each spec is ``{"name": ..., "weight": ...}``, plus ``"options"`` (keyword options of the reward, e.g.
+    ``{normal_iou: 0.4}``) when given; names and options are checked when the rewards are built
     (:func:`vau_r1.rewards.build_rewards`, which lists the valid names). With several tasks the defaults are
     the union of theirs, in order (each reward reads the ``task`` column and skips rows it does not apply to).
     """
@@ -316,10 +317,13 @@ def reward_specs(values: list[Any] | None, tasks: str | Sequence[str]) -> tuple[
     for i, value in enumerate(values):
         spec = {"name": value, "weight": 1.0} if isinstance(value, str) else dict(value)
         _check(
-            set(spec) <= {"name", "weight"} and "name" in spec,
-            f"rewards.funcs[{i}]={value!r}; each entry needs a name and an optional weight",
+            set(spec) <= {"name", "weight", "options"} and "name" in spec,
+            f"rewards.funcs[{i}]={value!r}; each entry needs a name, an optional weight and optional options",
         )
-        specs.append({"name": spec["name"], "weight": float(spec.get("weight", 1.0))})
+        entry = {"name": spec["name"], "weight": float(spec.get("weight", 1.0))}
+        if spec.get("options"):
+            entry["options"] = dict(spec["options"])
+        specs.append(entry)
     return tuple(specs)
 
 

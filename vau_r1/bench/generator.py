@@ -12,7 +12,9 @@ have ``0.0,0.0`` times; anomaly spans lie on a ``span_resolution_s`` grid inside
 
 The same arguments give byte-identical CSVs and identical decoded frames (the mp4 bytes depend on the local
 x264 build). An identical call into a finished root reuses it; a different one raises unless ``overwrite=True``.
-Fresh clips (e.g. for GRPO after SFT) come from another ``seed`` into another root.
+Fresh clips (e.g. for GRPO after SFT) come from another ``seed`` into another root; an out-of-distribution test
+set from ``style="shifted"`` (other colours and camera layout, same classes, markers and schema; see
+:mod:`vau_r1.bench.styles`), e.g. with another ``duration_s`` as well.
 """
 
 from __future__ import annotations
@@ -38,12 +40,14 @@ __all__ = ["GENERATOR_VERSION", "STAMP", "BenchmarkInfo", "write_benchmark", "wr
 
 logger = logging.getLogger(__name__)
 
-#: Bumped whenever the same arguments would give different files.
-GENERATOR_VERSION = 1
+#: Bumped whenever the same arguments would give different files (2: shuffled distractors, ``style``).
+GENERATOR_VERSION = 2
 #: Name of the record that marks a finished benchmark.
 STAMP = "benchmark.json"
 # Single-threaded, no B-frames: the same frames always encode the same way on one x264 build.
 _X264_OPTIONS = {"crf": "18", "preset": "ultrafast", "threads": "1", "bf": "0"}
+# Settings added after version 1, with the value that an older stamp (which lacks them) was written with.
+_ADDED_PARAMS = {"style": "default"}
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ def write_benchmark(
     root: str | Path, *, num_train: int = 200, num_test: int = 100, seed: int = 0, width: int = 64,
     height: int = 64, duration_s: float | tuple[float, float] = (6.0, 12.0), fps: float = 4.0,
     normal_fraction: float = 0.5, classes: Sequence[str] | None = None, appearance_cue: bool = True,
-    span_resolution_s: float = 0.5, prefix: str = "syn", marker_px: int | None = None, overwrite: bool = False,
+    span_resolution_s: float = 0.5, prefix: str = "syn", marker_px: int | None = None, style: str = "default",
+    overwrite: bool = False,
 ) -> BenchmarkInfo:  # fmt: skip
     """Write (or reuse) a synthetic benchmark under ``root``; the layout is in the module docstring.
 
@@ -109,6 +114,10 @@ def write_benchmark(
         span_resolution_s: grid of span boundaries and durations, in seconds (at most 1).
         prefix: first part of the video names, ``<prefix>_<split>_<index>.mp4``.
         marker_px: side of the marker square (default: a quarter of the short side, at least 14).
+        style: ``"default"``, or ``"shifted"`` for an out-of-distribution look: other wall, ground, asphalt and
+            car/box colours and a lower camera (lanes moved), with the same classes, marker colours and grid, and
+            text/CSV schema (:data:`~vau_r1.bench.styles.STYLES`). The same seed gives the same events, spans and
+            letters in both styles.
         overwrite: replace a benchmark written with other arguments (its listed files are deleted).
 
     Returns:
@@ -121,7 +130,7 @@ def write_benchmark(
     config = BenchmarkConfig(num_train=num_train, num_test=num_test, seed=seed, width=width, height=height,
                              duration_s=duration_s, fps=fps, normal_fraction=normal_fraction, classes=classes,
                              appearance_cue=appearance_cue, span_resolution_s=span_resolution_s, prefix=prefix,
-                             marker_px=marker_px)  # fmt: skip
+                             marker_px=marker_px, style=style)  # fmt: skip
     params = config.to_dict()
     root = Path(root)
     plans = plan_benchmark(config)
@@ -169,7 +178,7 @@ def _reusable_stamp(root: Path, params: dict, names: Sequence[str], overwrite: b
                                   "empty root, or pass overwrite=True to replace those files")  # fmt: skip
         return None
     stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
-    stored = stamp.get("params", {})
+    stored = {**_ADDED_PARAMS, **stamp.get("params", {})}
     if stored != json.loads(json.dumps(params)):
         changed = {key: (stored.get(key), params.get(key)) for key in sorted(set(stored) | set(params))
                    if stored.get(key) != params.get(key)}  # fmt: skip

@@ -3,7 +3,9 @@
 :class:`BenchmarkConfig` holds and checks the settings; :func:`plan_benchmark` turns them into one
 :class:`ClipPlan` (scene + 13 CSV cells) per clip. Within a split the normal share is exact, anomaly classes
 are balanced (the kinds of one class alternate) and the correct letter is balanced over A–D independently of
-the class. Everything is drawn from ``numpy`` generators seeded by ``(seed, split, clip)``.
+the class; the distractors are shuffled around it, so no option position tells the class. ``style`` (see
+:mod:`vau_r1.bench.styles`) changes only the look: the same seed plans the same kinds, spans, letters and texts
+(bar colour names) in every style. Everything is drawn from ``numpy`` generators seeded by ``(seed, split, clip)``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vau_r1.bench.scenes import SCENE_KINDS, Scene, sample_scene
+from vau_r1.bench.styles import STYLES
 from vau_r1.bench.templates import clip_text, distractor_texts, format_s
 from vau_r1.data.annotations import COLUMNS
 from vau_r1.data.schema import OPTION_LETTERS, SOURCES, canonical_label
@@ -47,6 +50,7 @@ class BenchmarkConfig:
     span_resolution_s: float = 0.5
     prefix: str = "syn"
     marker_px: int | None = None
+    style: str = "default"
 
     def __post_init__(self) -> None:
         if self.classes is not None:
@@ -65,6 +69,7 @@ class BenchmarkConfig:
             "fps": not (math.isfinite(self.fps) and self.fps * MIN_SPAN_S >= 1),
             "duration_s": not 2 * MIN_SPAN_S <= low_s <= high_s,
             "prefix": not _PREFIX.fullmatch(self.prefix) or self.prefix in SOURCES,
+            "style": not (isinstance(self.style, str) and self.style in STYLES),
         }  # fmt: skip
         bad = [name for name, failed in problems.items() if failed]
         if bad:
@@ -72,7 +77,7 @@ class BenchmarkConfig:
                 f"benchmark settings: invalid {', '.join(bad)} in {self}. Use integer counts >= 0 (not both 0), "
                 "an integer seed >= 0, even integer width/height >= 32, 8 <= marker_px <= half the short side, "
                 "0 <= normal_fraction <= 1, 0 < span_resolution_s <= 1, fps >= 1, duration_s >= 2 (min <= max), "
-                f"and a prefix of letters, digits and '-' other than {list(SOURCES)}"
+                f"a prefix of letters, digits and '-' other than {list(SOURCES)}, and a style in {list(STYLES)}"
             )
         resolve_kinds(self.classes)
 
@@ -153,7 +158,8 @@ def _plan_split(config: BenchmarkConfig, split: str, n: int) -> list[ClipPlan]:
         num_frames, span_s = _timing(config, rng, anomalous=kind != "normal")
         scene = sample_scene(kind, width=config.width, height=config.height, fps=config.fps,
                              num_frames=num_frames, span_s=span_s, seed=clip_seed,
-                             appearance_cue=config.appearance_cue, marker_px=config.marker_side_px)  # fmt: skip
+                             appearance_cue=config.appearance_cue, marker_px=config.marker_side_px,
+                             style=config.style)  # fmt: skip
         name = f"{config.prefix}_{split}_{index:04d}.mp4"
         plans.append(ClipPlan(split, scene, _row(name, scene, letter, config.kinds, clip_seed)))
     return plans
@@ -188,7 +194,7 @@ def _timing(config: BenchmarkConfig, rng: np.random.Generator, anomalous: bool) 
 
 
 def _row(name: str, scene: Scene, letter: str, kinds: Sequence[str], clip_seed: int) -> dict[str, str]:
-    """The 13 CSV cells of one clip; the correct option sits at ``letter``, distractors around it."""
+    """The 13 CSV cells of one clip; the correct option sits at ``letter``, the shuffled distractors around it."""
     rng = np.random.default_rng([clip_seed, 1])
     text = clip_text(scene, rng)
     options = distractor_texts(scene.kind, kinds, rng)

@@ -19,8 +19,12 @@ whose time ``index / fps`` lies in the span: a tiny model learns such appearance
 ones. The square is ``marker_px`` wide and sits on a grid of ``marker_px`` cells, so when a frame's short side
 is resized to four vision patches (64 px → 56 px, ``configs/video/tiny_cpu.yaml``) it fills one patch exactly.
 
+A *style* (:data:`~vau_r1.bench.styles.STYLES`: ``default``, ``shifted``) sets the scene colours and the camera
+layout only; events, marker colours and the marker grid are the same in every style.
+
 Colours never collide: every marker colour has a 0 and a 255 channel, while scene colours keep every channel in
-70..190 and flames/fireballs have red 255 with green 120..245 (no marker is within 60 on all three channels).
+70..190 (in every style) and flames/fireballs have red 255 with green 120..245 (no marker is within 60 on all three
+channels).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from vau_r1.bench.styles import COLOR_RGB, MUTED_RGB, STYLES
 
 __all__ = ["MARKER_RGB", "MUTED_RGB", "SCENE_KINDS", "Scene", "event_frames", "render_scene", "sample_scene"]
 
@@ -47,14 +53,7 @@ MARKER_RGB: dict[str, tuple[int, int, int]] = {
     "Fire": (255, 0, 0),
     "Explosion": (0, 255, 0),
 }
-#: Named muted colours of cars and boxes (every channel in 80..185).
-MUTED_RGB: dict[str, tuple[int, int, int]] = {
-    "grey": (128, 128, 128), "brown": (150, 105, 80), "olive": (130, 130, 85), "slate": (95, 115, 145),
-    "tan": (185, 160, 120), "maroon": (145, 85, 90), "teal": (85, 135, 130), "plum": (130, 100, 140),
-}  # fmt: skip
-_WALLS = ((150, 155, 165), (165, 150, 135), (140, 150, 140))
-_GROUNDS = ((110, 105, 95), (120, 115, 100), (100, 100, 108))
-_ASPHALT, _SHELF, _SMOKE = (88, 88, 94), (100, 80, 70), (140, 140, 140)
+_SMOKE = (140, 140, 140)
 _FIREBALL_CORE, _FIREBALL_RING = (255, 245, 200), (255, 150, 40)
 
 
@@ -73,13 +72,14 @@ class Scene:
         marker_px: side of the marker square.
         marker_xy: top-left ``(x, y)`` of the marker.
         flow_dir: ``+1`` when the cars drive rightwards, ``-1`` leftwards.
-        box_color: name (in :data:`MUTED_RGB`) of the box on the shelf.
+        box_color: name (in the style's palette, :data:`~vau_r1.bench.styles.COLOR_RGB`) of the box.
         car_colors: names of the lane-0 car, the lane-1 lead car, its follower, and the wrong-way car.
         speeds_px_s: speeds of lane 0 and lane 1.
         phases_px: start offsets of the lane-0 car and the lane-1 lead car.
         box_x: left edge of the box; hazard_x: centre column of a fire or explosion.
         lead_stop_x: where the lane-1 lead car is hit in a collision (left edge).
         wall_rgb, ground_rgb: background colours.
+        style: name in :data:`~vau_r1.bench.styles.STYLES`: the asphalt/shelf colours and the layout.
     """
 
     kind: str
@@ -102,6 +102,7 @@ class Scene:
     lead_stop_x: int
     wall_rgb: tuple[int, int, int]
     ground_rgb: tuple[int, int, int]
+    style: str = "default"
 
     @property
     def label(self) -> str:
@@ -114,16 +115,13 @@ class Scene:
 
     @property
     def rows(self) -> dict[str, int]:
-        """Vertical layout (top rows, px) and object sizes derived from the frame size."""
-        side, h = min(self.width, self.height), self.height
-        return {"shelf": round(0.26 * h), "horizon": round(0.44 * h), "lane0": round(0.56 * h),
-                "lane1": round(0.78 * h), "car_w": round(0.17 * side), "car_h": max(3, round(0.09 * side)),
-                "box": max(4, round(0.11 * side))}  # fmt: skip
+        """Vertical layout (top rows, px; the style's) and object sizes derived from the frame size."""
+        return STYLES[self.style].layout(self.width, self.height)
 
 
 def sample_scene(
     kind: str, *, width: int, height: int, fps: float, num_frames: int, span_s: tuple[float, float] | None,
-    seed: int, appearance_cue: bool = True, marker_px: int = 16,
+    seed: int, appearance_cue: bool = True, marker_px: int = 16, style: str = "default",
 ) -> Scene:  # fmt: skip
     """Draw a layout from ``seed``; the draws do not depend on ``kind``, so kinds differ only by their event.
 
@@ -135,16 +133,20 @@ def sample_scene(
         seed: seeds the layout here and the texture/noise/flicker in :func:`render_scene`.
         appearance_cue: draw the class marker during the span.
         marker_px: marker side in pixels; the marker sits on a grid of such cells.
+        style: colours and layout (:data:`~vau_r1.bench.styles.STYLES`); the same seed draws the same layout,
+            events and marker cell in every style, only colours and rows differ.
 
     Raises:
-        ValueError: unknown kind, or a span given to a normal scene / missing for an anomaly.
+        ValueError: unknown kind or style, or a span given to a normal scene / missing for an anomaly.
     """
     if kind not in SCENE_KINDS:
         raise ValueError(f"unknown scene kind {kind!r}; expected one of {list(SCENE_KINDS)}")
+    if style not in STYLES:
+        raise ValueError(f"unknown scene style {style!r}; expected one of {list(STYLES)}")
     if (span_s is None) != (kind == "normal"):
         raise ValueError(f"kind {kind!r} with span_s={span_s}: a normal scene has no span, an anomaly needs one")
-    rng = np.random.default_rng([seed, 0])
-    names = list(MUTED_RGB)
+    rng, look = np.random.default_rng([seed, 0]), STYLES[style]
+    names = list(look.palette)
     colors = [names[i] for i in rng.permutation(len(names))[:5]]
     side = min(width, height)
     cell = (int(rng.integers(width // marker_px)), int(rng.integers(height // marker_px)))
@@ -159,7 +161,8 @@ def sample_scene(
         box_x=int(rng.integers(round(0.1 * width), round(0.8 * width))),
         hazard_x=int(rng.integers(round(0.25 * width), round(0.75 * width))),
         lead_stop_x=round(lead_frac * width if flow_dir > 0 else (1 - lead_frac) * width - 0.17 * side),
-        wall_rgb=_WALLS[int(rng.integers(len(_WALLS)))], ground_rgb=_GROUNDS[int(rng.integers(len(_GROUNDS)))],
+        wall_rgb=look.walls[int(rng.integers(len(look.walls)))],
+        ground_rgb=look.grounds[int(rng.integers(len(look.grounds)))], style=style,
     )  # fmt: skip
 
 
@@ -192,13 +195,13 @@ def render_scene(scene: Scene) -> np.ndarray:
 
 def _background(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """int16 [H, W, 3]: wall, shelf, ground, two asphalt lanes, and a static texture."""
-    rows, width = scene.rows, scene.width
+    rows, width, look = scene.rows, scene.width, STYLES[scene.style]
     image = np.empty((scene.height, width, 3), dtype=np.int16)
     image[: rows["horizon"]], image[rows["horizon"] :] = scene.wall_rgb, scene.ground_rgb
     for lane in ("lane0", "lane1"):
-        image[rows[lane] - 2 : rows[lane] + rows["car_h"] + 2] = _ASPHALT
+        image[rows[lane] - 2 : rows[lane] + rows["car_h"] + 2] = look.asphalt
     shelf_x0 = max(0, scene.box_x - rows["box"])
-    image[rows["shelf"] : rows["shelf"] + 2, shelf_x0 : scene.box_x + 2 * rows["box"]] = _SHELF
+    image[rows["shelf"] : rows["shelf"] + 2, shelf_x0 : scene.box_x + 2 * rows["box"]] = look.shelf
     return image + rng.integers(-6, 7, size=(scene.height, width, 1), dtype=np.int16)
 
 
@@ -211,7 +214,7 @@ def _moving_rects(scene: Scene, t_s: np.ndarray, rng: np.random.Generator) -> li
     """``(x0[T], y0[T], w, h, rgb, visible[T] | None)`` for every car and the box, events included."""
     rows, d, (v0, v1) = scene.rows, scene.flow_dir, scene.speeds_px_s
     cw, ch, ones = rows["car_w"], rows["car_h"], np.ones_like(t_s)
-    rgb = [MUTED_RGB[name] for name in scene.car_colors]
+    rgb = [COLOR_RGB[name] for name in scene.car_colors]
     rects = [(_wrap(scene.phases_px[0] + d * v0 * t_s, scene.width, cw), rows["lane0"] * ones, cw, ch, rgb[0], None)]
     if scene.kind == "collision":
         start_s = scene.span_s[0]
@@ -237,7 +240,7 @@ def _moving_rects(scene: Scene, t_s: np.ndarray, rng: np.random.Generator) -> li
 def _box_rects(scene: Scene, t_s: np.ndarray) -> list[tuple]:
     """The box on the shelf; for ``falling``: the drop, a squashed impact until the span ends, then lying still."""
     rows, b, ones = scene.rows, scene.rows["box"], np.ones_like(t_s)
-    rgb, x0 = MUTED_RGB[scene.box_color], scene.box_x * ones
+    rgb, x0 = COLOR_RGB[scene.box_color], scene.box_x * ones
     top_y = rows["shelf"] - b
     if scene.kind != "falling":
         return [(x0, top_y * ones, b, b, rgb, None)]

@@ -171,10 +171,12 @@ def clip_text(scene: Scene, rng: np.random.Generator) -> ClipText:
 
 
 def distractor_texts(kind: str, kinds: Sequence[str], rng: np.random.Generator) -> list[str]:
-    """Three wrong options for a clip of ``kind``: one per other class among ``kinds`` (``normal`` included).
+    """Three wrong options for a clip of ``kind``, in random order: one per other class among ``kinds``.
 
     An anomalous clip always gets the ``normal`` option; a class gets one option even when it has several kinds,
-    and :data:`EXTRA_DISTRACTORS` fill up when fewer than three classes are left.
+    and :data:`EXTRA_DISTRACTORS` fill up when fewer than three classes are left. The list is shuffled with
+    ``rng`` last, so no kind of option has a favoured place: wherever the correct option is then inserted, option
+    positions tell nothing about the clip's class.
     """
     by_class: dict[str, list[str]] = {}
     for other in kinds:
@@ -188,4 +190,5 @@ def distractor_texts(kind: str, kinds: Sequence[str], rng: np.random.Generator) 
         chosen.append(kinds_of[int(rng.integers(len(kinds_of)))])
     texts = [option_text(other, rng) for other in chosen[:3]]
     extras = [EXTRA_DISTRACTORS[i] for i in rng.permutation(len(EXTRA_DISTRACTORS))]
-    return texts + extras[: 3 - len(texts)]
+    texts += extras[: 3 - len(texts)]
+    return [texts[i] for i in rng.permutation(len(texts))]

@@ -39,7 +39,7 @@ class Example:
         sample: the annotation row.
         messages: chat messages (text and video parts).
         video: the video's model inputs (``pixel_values_videos``, ``video_grid_thw``, ``second_per_grid_ts``).
-        columns: reward keyword columns, ``{"task", "answer", "span"}`` (seconds).
+        columns: reward keyword columns, ``{"task", "answer", "span", "duration_s"}`` (seconds).
         duration_s: video length in seconds.
     """
 
@@ -131,7 +131,8 @@ class VideoPromptDataset(Dataset):
             logger.warning("dropping sample %d (row %d): %s", index, sample.row, error)
             return Skipped(index, sample.video, error.cause)
         messages = build_messages(sample, task, self.prompt_preset, video=str(path), duration_s=duration_s)
-        return Example(sample, messages, video, reward_columns(sample, task), duration_s)
+        columns = reward_columns(sample, task, duration_s=duration_s)  # duration_s: tiou_v2 needs it
+        return Example(sample, messages, video, columns, duration_s)
 
     def _load(self, sample: VideoSample) -> tuple[Path, VideoInputs, float]:
         """Path, model inputs and duration (s) of the sample's video, from the cache when enabled."""

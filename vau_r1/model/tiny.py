@@ -16,7 +16,9 @@ weights come from a seeded generator, so the same :class:`TinyConfig` always giv
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -84,6 +86,9 @@ class TinyConfig:
         family: ``"qwen2_5_vl"`` or ``"qwen2_vl"``.
         tokenizer: ``"tiny_bpe"`` (about 1k tokens, fast) or ``"qwen2.5"`` (real ranks, 151,936 logits).
         bpe_vocab_size: target vocabulary of the tiny BPE before the 22 added tokens (upper bound).
+        bpe_corpus_files: UTF-8 text files whose lines are added to :data:`TINY_CORPUS` when the BPE is trained
+            (for example the rendered prompts of a training set, so that its words become single tokens and
+            its prompts short). The files must stay readable: the tokenizer is rebuilt from them.
         hidden_size: text hidden width; ``hidden_size / num_attention_heads`` must be even and >= 6.
         intermediate_size: text MLP width.
         num_hidden_layers: text decoder layers.
@@ -102,6 +107,7 @@ class TinyConfig:
     family: str = "qwen2_5_vl"
     tokenizer: str = "tiny_bpe"
     bpe_vocab_size: int = 1024
+    bpe_corpus_files: tuple[str, ...] = ()
     hidden_size: int = 32
     intermediate_size: int = 64
     num_hidden_layers: int = 2
@@ -117,6 +123,9 @@ class TinyConfig:
 
     def __post_init__(self) -> None:
         get_family(self.family)
+        self.bpe_corpus_files = tuple(str(path) for path in self.bpe_corpus_files)
+        if missing := [path for path in self.bpe_corpus_files if not Path(path).is_file()]:
+            raise ValueError(f"model.tiny.bpe_corpus_files: {missing} not found; give existing text files or []")
         if self.tokenizer not in TOKENIZERS:
             raise ValueError(f"model.tiny.tokenizer={self.tokenizer!r}; expected one of {list(TOKENIZERS)}")
         head_dim, rest = divmod(self.hidden_size, self.num_attention_heads)
@@ -136,14 +145,15 @@ class TinyConfig:
         return cls(**values)
 
 
-def tiny_bpe_tokenizer(vocab_size: int = 1024) -> Qwen2Tokenizer:
-    """Train the small byte-level BPE on :data:`TINY_CORPUS` and add the Qwen special tokens.
+def tiny_bpe_tokenizer(vocab_size: int = 1024, extra_texts: Sequence[str] = ()) -> Qwen2Tokenizer:
+    """Train the small byte-level BPE on :data:`TINY_CORPUS` (plus ``extra_texts``) and add the Qwen special tokens.
 
-    Training is deterministic and takes a few milliseconds. The pre-tokenizer and normaliser are the
-    Qwen2 ones, so the tokenizer behaves like Qwen's, only with fewer merges.
+    Training is deterministic and takes a few milliseconds (about a second with a large extra corpus). The
+    pre-tokenizer and normaliser are the Qwen2 ones, so the tokenizer behaves like Qwen's, only with fewer merges.
 
     Args:
         vocab_size: upper bound of the BPE vocabulary (the corpus may support fewer merges).
+        extra_texts: more training text, after :data:`TINY_CORPUS`.
 
     Returns:
         A ``Qwen2Tokenizer`` with the Qwen-VL added tokens and chat template.
@@ -162,7 +172,7 @@ def tiny_bpe_tokenizer(vocab_size: int = 1024) -> Qwen2Tokenizer:
         show_progress=False,
         initial_alphabet=sorted(pre_tokenizers.ByteLevel.alphabet()),
     )
-    bpe.train_from_iterator(TINY_CORPUS, trainer=trainer)
+    bpe.train_from_iterator([*TINY_CORPUS, *extra_texts], trainer=trainer)
     state = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in state["merges"]]
     return build_qwen2_tokenizer(state["vocab"], merges)
@@ -170,7 +180,10 @@ def tiny_bpe_tokenizer(vocab_size: int = 1024) -> Qwen2Tokenizer:
 
 def tiny_tokenizer(tiny: TinyConfig) -> Qwen2Tokenizer:
     """The tokenizer ``tiny.tokenizer`` names."""
-    return qwen2_5_tokenizer() if tiny.tokenizer == "qwen2.5" else tiny_bpe_tokenizer(tiny.bpe_vocab_size)
+    if tiny.tokenizer == "qwen2.5":
+        return qwen2_5_tokenizer()
+    extra = [line for path in tiny.bpe_corpus_files for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    return tiny_bpe_tokenizer(tiny.bpe_vocab_size, extra)
 
 
 def _mrope_section(head_dim: int) -> list[int]:

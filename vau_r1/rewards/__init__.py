@@ -9,21 +9,26 @@ trainer through the registry::
     rewards = build_rewards([{"name": "format", "weight": 1.0}, {"name": "accuracy", "weight": 1.0}])
     per_func, total = score_completions(rewards, completions, {"task": tasks, "answer": answers})
 
-Registered names: ``format``, ``format_no_think``, ``accuracy``, ``temporal_iou``, ``tiou_v2``.
+Registered names: ``format``, ``format_no_think``, ``accuracy``, ``temporal_iou``, ``tiou_v2``. A reward's
+keyword-only parameters are options a config binds (``{name: temporal_iou, options: {normal_iou: 0.4}}``);
+:func:`balanced_normal_iou` computes the ``normal_iou`` that gives blind "always Normal" no edge.
 """
 
 from __future__ import annotations
 
 from vau_r1.rewards.accuracy import accuracy_reward
+from vau_r1.rewards.balance import balanced_normal_iou
 from vau_r1.rewards.format import format_reward, no_think_format_reward
 from vau_r1.rewards.registry import (
     REWARDS,
     RewardFn,
     RewardScores,
     WeightedReward,
+    bind_options,
     build_rewards,
     get_reward,
     register,
+    reward_options,
     score_completions,
 )
 
@@ -36,11 +41,14 @@ __all__ = [
     "RewardScores",
     "WeightedReward",
     "accuracy_reward",
+    "balanced_normal_iou",
+    "bind_options",
     "build_rewards",
     "format_reward",
     "get_reward",
     "no_think_format_reward",
     "register",
+    "reward_options",
     "score_completions",
     "temporal_iou_reward",
     "tiou_v2_reward",

@@ -22,6 +22,8 @@ Example:
     '<glue>[1.2, 3.4]</glue>.'
     >>> reward_columns(s, "tag")
     {'task': 'tag', 'answer': 'Anomaly', 'span': [1.23, 3.38]}
+    >>> reward_columns(s, "tag", duration_s=12)  # training columns carry the decoded video's length
+    {'task': 'tag', 'answer': 'Anomaly', 'span': [1.23, 3.38], 'duration_s': 12.0}
 """
 
 from __future__ import annotations
@@ -117,18 +119,21 @@ def target_text(sample: VideoSample, task: str, preset: str = "default", think: 
     return f"<think>{sample.reasoning}</think>{separator}{answer}"
 
 
-def reward_columns(sample: VideoSample, task: str) -> dict[str, Any]:
+def reward_columns(sample: VideoSample, task: str, duration_s: float | None = None) -> dict[str, Any]:
     """The dataset columns the rewards read, the same keys for every task.
 
     Args:
         sample: the annotated video.
         task: ``qa``, ``tag``, ``cls`` or ``reasoning``.
+        duration_s: the video's length in seconds (the decoded clip's), read by ``tiou_v2``; ``None``: no
+            ``duration_s`` column.
 
     Returns:
         ``{"task": task, "answer": ..., "span": ...}`` where ``answer`` is the option letter (qa), the
         canonical class label (cls), ``"Normal"``/``"Anomaly"`` (tag) or ``None`` (reasoning, judged
         offline against the sample's description and reasoning), and ``span`` is ``[start_s, end_s]``
-        (tag, unrounded seconds; ``[-1.0, -1.0]`` for a normal video) or ``None``.
+        (tag, unrounded seconds; ``[-1.0, -1.0]`` for a normal video) or ``None``; plus
+        ``"duration_s": float(duration_s)`` when ``duration_s`` is given (every task, so batches line up).
 
     Raises:
         ValueError: unknown task, or the sample lacks the task's answer.
@@ -143,4 +148,7 @@ def reward_columns(sample: VideoSample, task: str) -> dict[str, Any]:
     elif task == "tag":
         answer, (start_s, end_s) = _tag_answer(sample, task)
         span = [float(start_s), float(end_s)]
-    return {"task": task, "answer": answer, "span": span}
+    columns: dict[str, Any] = {"task": task, "answer": answer, "span": span}
+    if duration_s is not None:
+        columns["duration_s"] = float(duration_s)
+    return columns
