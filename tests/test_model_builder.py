@@ -238,3 +238,20 @@ def test_save_and_reload_gives_same_logits(tmp_path, family, model_class):
     other = "qwen2_vl" if family == "qwen2_5_vl" else "qwen2_5_vl"
     with pytest.raises(ValueError, match=f"model.family='{other}' but .* is a '{family}' checkpoint"):
         load_model_and_processor(ModelConfig(str(tmp_path), family=other))
+
+
+def test_tiny_bpe_corpus_files_shorten_their_text(tmp_path):
+    from vau_r1.model.tiny import tiny_tokenizer
+
+    text = "A flickering lantern sways above the loading yard while forklifts shuffle crates"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(f"{text}\n{text.upper()}\n", encoding="utf-8")
+    plain = tiny_tokenizer(TinyConfig())
+    extended = tiny_tokenizer(TinyConfig(bpe_corpus_files=[str(corpus)]))
+    plain_ids = plain(text, add_special_tokens=False)["input_ids"]
+    extended_ids = extended(text, add_special_tokens=False)["input_ids"]
+    assert len(extended_ids) <= len(text.split()) + 1 < len(plain_ids)  # about one token a word
+    assert extended.decode(extended_ids) == text
+    assert tiny_tokenizer(TinyConfig(bpe_corpus_files=[str(corpus)])).get_vocab() == extended.get_vocab()
+    with pytest.raises(ValueError, match="bpe_corpus_files"):
+        TinyConfig(bpe_corpus_files=[str(tmp_path / "missing.txt")])
