@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from vau_r1.data.schema import VideoSample
-from vau_r1.metrics import EvalResult, cls_metrics, match_predictions, qa_accuracy, tag_metrics
+from vau_r1.metrics import (
+    EvalResult,
+    cls_metrics,
+    match_predictions,
+    qa_accuracy,
+    tag_decision_accuracy,
+    tag_metrics,
+)
 
 OPTIONS = ("A man falls", "No sign of anomaly", "A car crash", "A fire")
 
@@ -107,6 +114,35 @@ def test_tag_metrics_by_hand() -> None:
     assert result.metrics["r@0.5"] == pytest.approx(50.0)
     assert result.metrics["r@0.7"] == pytest.approx(50.0)
     assert result.unmatched == 1  # the normal video's prediction matches no scored sample
+
+
+def test_tag_per_sample_scores_average_to_the_metrics() -> None:
+    samples = [tag("a.mp4", (0.0, 10.0)), tag("b.mp4", (4.0, 8.0)), tag("c.mp4", (0.0, 2.0)), tag("n.mp4", None)]
+    predictions = {"a.mp4": "<glue>[0, 10]</glue>", "b.mp4": "<glue>[2, 6]</glue>"}  # c.mp4 missing
+    result = tag_metrics(samples, predictions)
+    assert list(result.per_sample) == ["a.mp4", "b.mp4", "c.mp4"]  # the denominator's rows, in order
+    assert result.per_sample["b.mp4"] == {"miou": pytest.approx(1 / 3), "r@0.3": 1.0, "r@0.5": 0.0, "r@0.7": 0.0}
+    assert result.per_sample["c.mp4"] == {"miou": 0.0, "r@0.3": 0.0, "r@0.5": 0.0, "r@0.7": 0.0}
+    for key, value in result.metrics.items():
+        assert value == pytest.approx(100 * sum(s[key] for s in result.per_sample.values()) / result.n)
+    only = tag_metrics(samples, predictions, only_predicted=True)
+    assert list(only.per_sample) == ["a.mp4", "b.mp4"] and "per_sample" not in only.to_dict()
+
+
+def test_tag_decision_accuracy_scores_normal_videos_too() -> None:
+    samples = [tag("a.mp4", (0.0, 10.0)), tag("b.mp4", (4.0, 8.0)), tag("n1.mp4", None), tag("n2.mp4", None)]
+    samples.append(VideoSample(video="u.mp4", source="msad", row=1, is_normal=False))  # anomaly without span
+    predictions = {
+        "a.mp4": "<answer>Anomaly</answer><glue>[0, 10]</glue>",  # right
+        "b.mp4": "<answer>Normal</answer><glue>[-1, -1]</glue>",  # wrong
+        "n1.mp4": "<think>calm</think><answer>normal</answer><glue>[-1, -1]</glue>",  # right
+        "n2.mp4": "<glue>[-1, -1]</glue>",  # no Normal/Anomaly answer: wrong
+    }
+    result = tag_decision_accuracy(samples, predictions)
+    assert result.n == 4 and result.metrics == {"decision_accuracy": 50.0}
+    always_normal = tag_decision_accuracy(samples, dict.fromkeys(predictions, "<answer>Normal</answer>"))
+    assert always_normal.metrics["decision_accuracy"] == 50.0  # the normal share, where mIoU reads 0
+    assert tag_metrics(samples, predictions).n == 2  # mIoU keeps the paper's denominator
 
 
 def test_tag_lenient_vs_strict() -> None:

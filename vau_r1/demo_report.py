@@ -1,173 +1,119 @@
-"""The demo's outputs: a paper-style Markdown table, ``results.json`` and the GRPO reward-curve plot.
+"""The demo's outputs: the evidence table (``table.md``), ``results.json`` and the GRPO reward-curve plot.
 
-:func:`table_row` turns the QA and TAG :class:`~vau_r1.eval.report.EvalReport` of one model into a row,
-:func:`build_results` adds the deltas that the honesty rule asks for (SFT+GRPO − SFT and SFT+GRPO −
-SFT-continued), :func:`markdown_table` renders the rows as in ``paper_spec.md`` §9 (percentages, two
-decimals), and :func:`plot_reward_curve` draws the GRPO run's ``metrics.jsonl`` (matplotlib, Agg canvas).
+:func:`model_row` turns one model's :class:`~vau_r1.eval.report.EvalReport` objects (QA and TAG on the test split
+with the swap and frame-reversal probes, and on the shifted split) into a row of percentages with 95% intervals;
+:func:`baseline_rows` adds the blind baselines; :func:`build_results` the deltas (SFT+GRPO − SFT and SFT+GRPO −
+control); :mod:`vau_r1.demo_tables` renders them, and :func:`write_outputs` writes everything.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from matplotlib.figure import Figure
+from vau_r1.demo_plot import plot_reward_curve, reward_change
+from vau_r1.demo_tables import markdown_report, markdown_table, summary_lines
 
-__all__ = ["COLUMNS", "build_results", "markdown_table", "normal_accuracy", "plot_reward_curve", "read_curve",
-           "reward_change", "summary_lines", "table_row", "write_outputs"]  # fmt: skip
+__all__ = ["DELTA_KEYS", "baseline_rows", "build_results", "markdown_table", "model_row", "probe_scores",
+           "summary_lines", "write_outputs"]  # fmt: skip
 
-#: Row key → column title, in table order (all percentages).
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("qa_accuracy", "QA Acc (w/o think)"), ("tag_miou", "TAG mIoU"), ("tag_r03", "R@0.3"), ("tag_r05", "R@0.5"),
-    ("tag_r07", "R@0.7"), ("normal_accuracy", "QA Acc normal videos"),
-)  # fmt: skip
-#: Model key → row label.
-LABELS: dict[str, str] = {"base": "Base (random init)", "sft": "SFT", "sft_grpo": "SFT + GRPO",
-                          "sft_continued": "SFT + continued SFT (control)"}  # fmt: skip
-#: Curves of the plot: metrics.jsonl key → legend label.
-CURVES: dict[str, str] = {"reward/total/mean": "total", "reward/format_no_think/mean": "format",
-                          "reward/accuracy/mean": "accuracy", "reward/temporal_iou/mean": "temporal IoU"}  # fmt: skip
+_FOLDERS = re.compile(r"(?<![\w.])/(?:[^\s/)]+/)+")
+#: Row keys whose differences between models are reported (percentage points).
+DELTA_KEYS: tuple[str, ...] = ("qa_accuracy", "decision_accuracy", "tag_miou", "shift_qa_accuracy",
+                               "shift_decision_accuracy", "shift_tag_miou")  # fmt: skip
 
 
-def normal_accuracy(qa_dir: str | Path, annotations: str | Path) -> float:
-    """Percent of the normal test videos whose QA answer is right (the TAG metrics score anomalous videos only).
-
-    Args:
-        qa_dir: a QA evaluation folder (its ``predictions.jsonl``).
-        annotations: the evaluated annotation CSV (which videos are normal, their correct letter).
-
-    Raises:
-        ValueError: the split has no normal video.
-    """
-    from vau_r1.data.annotations import load_annotations
-    from vau_r1.metrics import qa_accuracy
-
-    samples = [s for s in load_annotations(annotations).usable("qa", purpose="eval") if s.is_normal]
-    if not samples:
-        raise ValueError(f"{annotations}: no normal video to score")
-    lines = (Path(qa_dir) / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
-    texts = {r["video"]: r["text"] for r in map(json.loads, filter(None, lines)) if r.get("status") == "ok"}
-    return float(qa_accuracy(samples, texts).metrics["accuracy"])
+def probe_scores(report: Any, probe: str, metric: str) -> tuple[float, float]:
+    """``(clean, probed)`` value of ``metric`` in ``report`` (percent)."""
+    return float(report.metrics[metric]), float(report.probes[probe].metrics[metric])
 
 
-def table_row(label: str, qa: Any, tag: Any, qa_dir: str | Path) -> dict[str, Any]:
-    """One model's row: QA accuracy, TAG mIoU and R@IoU, normal-video QA accuracy (percent), and the ``n``s."""
-    m = tag.metrics
-    return {
-        "model": label, "qa_accuracy": qa.metrics["accuracy"], "tag_miou": m["miou"], "tag_r03": m["r@0.3"],
-        "tag_r05": m["r@0.5"], "tag_r07": m["r@0.7"],
-        "normal_accuracy": normal_accuracy(qa_dir, qa.provenance["annotations"]), "n_qa": qa.n, "n_tag": tag.n,
-    }  # fmt: skip
+def _value(report: Any, metric: str, prefix: str) -> dict[str, Any]:
+    """``{prefix: value, prefix_ci: [lo, hi]}`` of one metric of a report."""
+    return {prefix: report.metrics.get(metric), f"{prefix}_ci": report.ci95.get(metric)}
 
 
-def build_results(settings: dict[str, Any], rows: Sequence[dict[str, Any]], walls: dict[str, float]) -> dict:
-    """Settings, rows, wall times and the deltas ``sft_grpo − sft`` and ``sft_grpo − sft_continued``."""
-    by = {row["model"]: row for row in rows}
-    deltas = {}
-    for ref in ("sft", "sft_continued"):
-        if "sft_grpo" in by and ref in by:
-            deltas[f"sft_grpo-{ref}"] = {k: by["sft_grpo"][k] - by[ref][k] for k, _ in COLUMNS}
-    return {"settings": settings, "rows": list(rows), "deltas": deltas, "wall_s": walls}
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
-
-
-def markdown_table(results: dict[str, Any]) -> str:
-    """The paper-style table: one row per model, then one row per delta (signed)."""
-    header = "| Model | " + " | ".join(title for _, title in COLUMNS) + " |"
-    lines = [header, "|---|" + "---|" * len(COLUMNS)]
-    for row in results["rows"]:
-        values = " | ".join(_fmt(row[k]) for k, _ in COLUMNS)
-        lines.append(f"| {LABELS.get(row['model'], row['model'])} | {values} |")
-    for name, delta in results["deltas"].items():
-        ref = LABELS[name.split("-", 1)[1]]
-        lines.append(f"| Δ GRPO − {ref} | " + " | ".join(f"{delta[k]:+.2f}" for k, _ in COLUMNS) + " |")
-    return "\n".join(lines)
-
-
-def summary_lines(results: dict[str, Any]) -> list[str]:
-    """Plain-language verdicts: did GRPO beat SFT alone and the same-budget control on the held-out split?"""
-    lines = []
-    for name, delta in results["deltas"].items():
-        ref = LABELS[name.split("-", 1)[1]]
-        for key, title in (("qa_accuracy", "QA accuracy"), ("tag_miou", "TAG mIoU")):
-            verdict = "higher" if delta[key] > 0 else "lower" if delta[key] < 0 else "equal"
-            lines.append(f"SFT + GRPO vs {ref}: {title} {delta[key]:+.2f} points ({verdict}, held-out test split)")
-    change = results.get("grpo_train_reward")
-    if change:
-        lines.append(f"GRPO mean total reward on its training prompts: {change['first']:.3f} -> {change['last']:.3f} "
-                     f"(first vs last {change['window_steps']} steps; a training-set change only, not held-out)")
-    return lines
-
-
-def read_curve(metrics_jsonl: str | Path) -> dict[str, list[tuple[int, float]]]:
-    """``{metric key: [(step, value), ...]}`` of the :data:`CURVES` keys in a run's ``metrics.jsonl``."""
-    curves: dict[str, list[tuple[int, float]]] = {key: [] for key in CURVES}
-    for line in Path(metrics_jsonl).read_text(encoding="utf-8").splitlines():
-        record = json.loads(line) if line.strip() else {}
-        values = record.get("metrics", record)
-        for key in CURVES:
-            if isinstance(values.get(key), (int, float)):
-                curves[key].append((int(record["step"]), float(values[key])))
-    return {key: points for key, points in curves.items() if points}
-
-
-def reward_change(metrics_jsonl: str | Path, window: int = 10) -> dict[str, float]:
-    """Mean total GRPO reward over the first and the last ``window`` steps (training prompts, not held-out).
-
-    Raises:
-        ValueError: the file holds no ``reward/total/mean``.
-    """
-    points = read_curve(metrics_jsonl).get("reward/total/mean")
-    if not points:
-        raise ValueError(f"{metrics_jsonl}: no reward/total/mean metric")
-    values = [value for _, value in points]
-    k = min(window, len(values))
-    return {"first": sum(values[:k]) / k, "last": sum(values[-k:]) / k, "window_steps": k}
-
-
-def plot_reward_curve(metrics_jsonl: str | Path, png: str | Path, window: int = 10) -> Path:
-    """Plot GRPO's mean rewards per step (thin) and their ``window``-step running mean (thick) into ``png``.
-
-    Raises:
-        ValueError: the file holds no reward metric.
-    """
-    curves = read_curve(metrics_jsonl)
-    if not curves:
-        raise ValueError(f"{metrics_jsonl}: no reward/*/mean metric to plot")
-    fig = Figure(figsize=(8.0, 4.5), dpi=100)
-    ax = fig.add_subplot()
-    for (key, points), color in zip(curves.items(), ("black", "tab:blue", "tab:orange", "tab:green"), strict=False):
-        steps, values = zip(*points, strict=True)
-        k = max(1, min(window, len(values)))
-        smooth = [sum(values[max(0, i - k + 1) : i + 1]) / len(values[max(0, i - k + 1) : i + 1])
-                  for i in range(len(values))]  # fmt: skip
-        ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
-        ax.plot(steps, smooth, color=color, linewidth=2.0, label=CURVES[key])
-    ax.set(xlabel="GRPO step", ylabel="mean reward per completion", title="GRPO rewards on the training prompts")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    out = Path(png)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+def _probed(report: Any, metric: str, prefix: str) -> dict[str, Any]:
+    """The metric under each probe of the report, and the probe's gap."""
+    out: dict[str, Any] = {}
+    for name, probe in report.probes.items():
+        out[f"{prefix}_{name}"] = probe.metrics.get(metric)
+        out[f"{prefix}_{name}_gap_ci"] = probe.gap_ci95.get(metric)
     return out
 
 
-def write_outputs(results: dict[str, Any], out_dir: str | Path, metrics_jsonl: str | Path) -> dict[str, Path]:
-    """Write ``table.md``, ``results.json`` and ``reward_curve.png`` into ``out_dir``; returns their paths."""
+def model_row(label: str, reports: dict[str, Any]) -> dict[str, Any]:
+    """One model's row (percentages; ``*_ci`` are 95% bootstrap intervals over the clips).
+
+    Args:
+        label: model key (``sft``, ``sft_grpo``, ``sft_continued``).
+        reports: ``test_qa``, ``test_tag`` (with probes) and ``shift_qa``, ``shift_tag`` reports.
+    """
+    qa, tag, sqa, stag = (reports[k] for k in ("test_qa", "test_tag", "shift_qa", "shift_tag"))
+    row: dict[str, Any] = {"model": label, **_value(qa, "accuracy", "qa_accuracy"),
+                           **_probed(qa, "accuracy", "qa_accuracy")}  # fmt: skip
+    row.update(_value(tag, "decision_accuracy", "decision_accuracy"), **_probed(tag, "decision_accuracy",
+                                                                                "decision_accuracy"))  # fmt: skip
+    row.update(_value(tag, "miou", "tag_miou"), **_probed(tag, "miou", "tag_miou"))
+    row.update({f"tag_r{str(k).replace('.', '')}": tag.metrics.get(f"r@{k}") for k in (0.3, 0.5, 0.7)})
+    reverse = tag.probes.get("reverse")
+    row["tag_reverse_shift_s"] = (reverse.span or {}).get("mean_abs_centre_shift_s") if reverse else None
+    row["tag_reverse_mirrored_miou"] = (reverse.span or {}).get("mirrored_miou") if reverse else None
+    row.update(_value(sqa, "accuracy", "shift_qa_accuracy"), **_value(stag, "miou", "shift_tag_miou"))
+    row.update(_value(stag, "decision_accuracy", "shift_decision_accuracy"))
+    row.update(n_qa=qa.n, n_tag=tag.n, n_decision=tag.counts.get("decision_rows"), n_shift_qa=sqa.n)
+    return row
+
+
+def baseline_rows(reports: dict[str, Any]) -> list[dict[str, Any]]:
+    """The blind baselines of the test and shifted splits, as rows with the model rows' keys (no probes)."""
+    qa, tag, sqa, stag = (reports[k] for k in ("test_qa", "test_tag", "shift_qa", "shift_tag"))
+    rows = []
+    for name, (test, shift, metric, key) in {
+        "always_normal_option": (qa, sqa, "accuracy", "qa_accuracy"),
+        "best_constant_letter": (qa, sqa, "accuracy", "qa_accuracy"),
+        "always_normal": (tag, stag, "decision_accuracy", "decision_accuracy"),
+        "always_anomaly_mean_span": (tag, stag, "decision_accuracy", "decision_accuracy"),
+    }.items():  # fmt: skip
+        if name not in test.baselines:
+            continue
+        base, shifted = test.baselines[name], shift.baselines.get(name)
+        description = _FOLDERS.sub("", base.description)  # file names without their folders
+        row = {"model": f"baseline:{name}", "description": description, key: base.metrics.get(metric),
+               f"shift_{key}": shifted.metrics.get(metric) if shifted else None}  # fmt: skip
+        if key == "decision_accuracy":
+            row["tag_miou"] = base.metrics.get("miou")
+            row["shift_tag_miou"] = shifted.metrics.get("miou") if shifted else None
+            row.update({f"tag_r{str(k).replace('.', '')}": base.metrics.get(f"r@{k}") for k in (0.3, 0.5, 0.7)})
+        rows.append(row)
+    return rows
+
+
+def _delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
+    return {k: None if a.get(k) is None or b.get(k) is None else a[k] - b[k] for k in DELTA_KEYS}
+
+
+def build_results(settings: dict[str, Any], rows: Sequence[dict[str, Any]], baselines: Sequence[dict[str, Any]],
+                  walls: dict[str, float], gate: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    """Settings, gate, rows, baselines, deltas, wall times and training example counts (``results.json``)."""
+    by = {row["model"]: row for row in rows}
+    deltas = {f"sft_grpo-{ref}": _delta(by["sft_grpo"], by[ref]) for ref in ("sft", "sft_continued")
+              if "sft_grpo" in by and ref in by}  # fmt: skip
+    return {"settings": settings, "gate": gate, "rows": list(rows), "baselines": list(baselines), "deltas": deltas,
+            "wall_s": walls, "train_examples": counts}  # fmt: skip
+
+
+def write_outputs(results: dict[str, Any], out_dir: str | Path, metrics_jsonl: str | Path | None) -> dict[str, Path]:
+    """Write ``table.md``, ``results.json`` and (after GRPO) ``reward_curve.png``; returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    walls = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in results["wall_s"].items())
-    text = ["# vau-r1 demo", "", markdown_table(results), "", *[f"- {line}" for line in summary_lines(results)],
-            "", f"Wall time: {walls}.", "", "Settings: `" + json.dumps(results["settings"]) + "`"]  # fmt: skip
     paths = {"md": out / "table.md", "json": out / "results.json", "png": out / "reward_curve.png"}
-    paths["md"].write_text("\n".join(text) + "\n", encoding="utf-8")
+    if metrics_jsonl is not None and Path(metrics_jsonl).is_file():
+        results["grpo_train_reward"] = reward_change(metrics_jsonl)
+        plot_reward_curve(metrics_jsonl, paths["png"])
+    paths["md"].write_text(markdown_report(results) + "\n", encoding="utf-8")
     paths["json"].write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    plot_reward_curve(metrics_jsonl, paths["png"])
     return paths

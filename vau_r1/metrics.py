@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from vau_r1.data.schema import CLASS_LABELS, NORMAL_LABEL, SOURCES, VideoSample
@@ -33,6 +33,7 @@ __all__ = [
     "cls_metrics",
     "match_predictions",
     "qa_accuracy",
+    "tag_decision_accuracy",
     "tag_metrics",
 ]
 
@@ -55,6 +56,9 @@ class EvalResult:
         missing: videos with no prediction, in sample order.
         unmatched: number of predictions that match no scorable sample.
         parser: ``strict`` or ``lenient``.
+        per_sample: video → metric → its score on that sample, on the 0–1 scale (a missing prediction
+            scores 0), for every sample in the denominator; ``metrics[m] == 100 * mean(per_sample[.][m])``.
+            For confidence intervals and paired comparisons; not part of :meth:`to_dict`.
     """
 
     task: str
@@ -63,6 +67,7 @@ class EvalResult:
     missing: tuple[str, ...]
     unmatched: int
     parser: str
+    per_sample: dict[str, dict[str, float]] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: ``task``, ``parser``, ``n``, ``missing`` (a count), ``missing_videos``, the metrics."""
@@ -135,13 +140,17 @@ def _score(
     missing = tuple(s.video for s in samples if s.video not in found)
     scored = [s for s in samples if s.video in found] if only_predicted else samples
     totals = dict.fromkeys(keys, 0.0)
+    per_sample: dict[str, dict[str, float]] = {}
     for sample in scored:
+        scores = dict.fromkeys(keys, 0.0)
         if sample.video in found:
-            for key, value in score_one(sample, found[sample.video]).items():
+            scores.update(score_one(sample, found[sample.video]))
+            for key, value in scores.items():
                 totals[key] += value
+        per_sample[sample.video] = scores
     n = len(scored)
     metrics = {key: (100.0 * total / n if n else None) for key, total in totals.items()}
-    return EvalResult(task, metrics, n, missing, unmatched, parser)
+    return EvalResult(task, metrics, n, missing, unmatched, parser, per_sample)
 
 
 def _check_parser(parser: str) -> None:
@@ -204,6 +213,37 @@ def tag_metrics(
         return {"miou": iou, **{f"r@{k}": float(iou >= k) for k in RECALL_THRESHOLDS}}
 
     return _score("tag", rows, predictions, score_one, keys, parser, only_predicted)
+
+
+def _decision_of(value: object, parser: str) -> str | None:
+    if not isinstance(value, str):
+        return None
+    labels = ("Normal", "Anomaly")
+    return parsing.parse_anomaly(value) if parser == "strict" else parsing.parse_label_lenient(value, labels)
+
+
+def tag_decision_accuracy(
+    samples: Iterable[VideoSample],
+    predictions: Mapping[str, object],
+    parser: Parser = "strict",
+    only_predicted: bool = False,
+) -> EvalResult:
+    """Normal-vs-Anomaly decision accuracy (``decision_accuracy``) of TAG answers, normal videos included.
+
+    The gold decision is ``Normal`` for a normal video and ``Anomaly`` for one with an annotated span;
+    other rows are not scored. The prediction is the ``<answer>`` Normal/Anomaly
+    (:func:`~vau_r1.rewards.parsing.parse_anomaly`; lenient: the first of the two words mentioned); an
+    unparseable one is wrong. Unlike ``miou`` this rewards "always Normal" on normal videos, so on a
+    split with both kinds a blind constant answer scores about the majority share, not 0.
+    """
+    _check_parser(parser)
+    rows = [s for s in samples if s.is_normal or s.span_s is not None]
+
+    def score_one(sample: VideoSample, value: object) -> dict[str, float]:
+        gold = "Normal" if sample.is_normal else "Anomaly"
+        return {"decision_accuracy": float(_decision_of(value, parser) == gold)}
+
+    return _score("tag", rows, predictions, score_one, ("decision_accuracy",), parser, only_predicted)
 
 
 def cls_metrics(

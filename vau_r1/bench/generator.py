@@ -139,6 +139,7 @@ def write_benchmark(
     if stamp is not None:
         return _info(root, params, stamp["counts"], stamp["content_sha256"], reused=True)
     _clear(root)
+    root.mkdir(parents=True, exist_ok=True)  # a split with no clip still gets its CSV
     for split in SPLITS:
         for plan in plans[split]:
             write_frames(root / "videos" / plan.row["Video Name"], render_scene(plan.scene), config.fps)

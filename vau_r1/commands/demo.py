@@ -3,6 +3,7 @@
 Examples::
 
     vau-r1 demo                                  # outputs/demo/{table.md,results.json,reward_curve.png}
+    vau-r1 demo --seeds 0,1,2                    # one run per seed in outputs/demo/seed_<s>, then summary.md
     vau-r1 demo --quick --out /tmp/demo          # the shortened run of the tests (a minute or two)
     vau-r1 demo --seed 1 --sft-steps 2000 --grpo-steps 300 --size medium   # longer and larger
 """
@@ -10,11 +11,32 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from vau_r1.demo_options import DemoOptions
+
+#: Count options of the command → help text (their defaults come from DemoOptions).
+_COUNT_FLAGS: dict[str, str] = {
+    "--sft-steps": "SFT steps from scratch", "--grpo-steps": "GRPO steps",
+    "--control-steps": "continued-SFT steps of the control (default 3 x GRPO steps)", "--num-train": "SFT clips",
+    "--num-grpo": "fresh clips of GRPO and the control", "--num-val": "clips of the swap-probe gate split",
+    "--num-test": "clips of each held-out test split",
+}  # fmt: skip
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0 separated by commas, e.g. 0,1,2; got {text!r}")
+    return seeds
 
 
 def _positive(text: str) -> int:
@@ -28,19 +50,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``vau-r1 demo``."""
     parser = subparsers.add_parser(
         "demo",
-        help="generate a mini-benchmark, train SFT then GRPO from scratch on CPU, evaluate, print a table",
-        description="Generate the synthetic mini-benchmark, train a tiny Qwen2.5-VL from scratch with SFT, then "
-        "with GRPO on fresh clips (and a same-budget continued-SFT control), evaluate base / SFT / SFT+GRPO / "
-        "control on the held-out split, and write table.md, results.json and reward_curve.png.",
+        help="generate a mini-benchmark, train SFT then GRPO from scratch on CPU, evaluate with probes, print a table",
+        description="Generate the synthetic mini-benchmark, train a tiny Qwen2.5-VL from scratch with SFT, check with "
+        "a video-swap probe that it reads the video, then train it with GRPO on fresh clips (and a same-budget "
+        "continued-SFT control), evaluate SFT / SFT+GRPO / control on a held-out and a shifted split with swap and "
+        "frame-reversal probes, blind baselines and 95%% intervals, and write table.md, results.json and "
+        "reward_curve.png.",
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, init and order (default: %(default)s)")
-    parser.add_argument("--sft-steps", type=_positive, help="SFT steps from scratch (default 250; quick 30)")
-    parser.add_argument("--grpo-steps", type=_positive, help="GRPO steps (default 30; quick 3)")
-    parser.add_argument("--control-steps", type=_positive, help="continued-SFT steps (default 3 x GRPO steps)")
-    parser.add_argument("--num-train", type=_positive, help="SFT clips (default 400; quick 16)")
-    parser.add_argument("--num-grpo", type=_positive, help="fresh GRPO clips (default 300; quick 8)")
-    parser.add_argument("--num-test", type=_positive, help="held-out test clips (default 100; quick 8)")
+    parser.add_argument("--seeds", type=_seed_list, help="several seeds, e.g. 0,1,2: one run each in "
+                        "<out>/seed_<s>, then <out>/summary.md with mean and spread (overrides --seed)")
+    defaults = DemoOptions()
+    for flag, help_text in _COUNT_FLAGS.items():
+        name = flag.removeprefix("--").replace("-", "_")
+        default, quick = getattr(defaults, name), getattr(DemoOptions.quick(), name)
+        shown = "" if default is None else f" (default {default}; quick {quick})"
+        parser.add_argument(flag, type=_positive, help=help_text + shown)
+    parser.add_argument("--swap-margin", type=float, help="QA points SFT must lose with swapped videos before GRPO "
+                        f"starts (default {defaults.swap_margin:g}; quick 0)")
     parser.add_argument("--size", choices=("small", "medium"), default="small", help="model size (default: small)")
     parser.add_argument("--threads", type=_positive, default=1, help="torch CPU threads; 1 is fastest when the cores "
                         "are shared with other jobs (default: %(default)s)")
@@ -51,10 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def options_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~vau_r1.demo.DemoOptions` of parsed arguments (unset options keep the preset's value)."""
-    from vau_r1.demo import DemoOptions
+    from vau_r1.demo_options import DemoOptions
 
-    names = ("sft_steps", "grpo_steps", "control_steps", "num_train", "num_grpo", "num_test")
-    changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    names = [flag.removeprefix("--").replace("-", "_") for flag in _COUNT_FLAGS] + ["swap_margin"]
+    changes = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     changes.update(out_dir=args.out, seed=args.seed, size=args.size, threads=args.threads,
                    progress=not args.no_progress)  # fmt: skip
     return DemoOptions.quick(**changes) if args.quick else DemoOptions(**changes)
@@ -70,19 +98,26 @@ def run_demo_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from vau_r1.demo import run_demo
-    from vau_r1.demo_report import markdown_table, summary_lines
+    from vau_r1.demo_tables import markdown_report, write_seed_summary
 
-    opts = options_from_args(args)
+    base = options_from_args(args)
+    seeds = args.seeds or [base.seed]
     console = Console(stderr=True)
-    console.print(f"[bold]vau-r1 demo[/bold] → {opts.out_dir} (seed {opts.seed}, size {opts.size}, "
-                  f"SFT {opts.sft_steps} steps, GRPO {opts.grpo_steps} steps, control {opts.control} SFT steps)")
+    all_results = []
+    for seed in seeds:
+        out = base.out_dir / f"seed_{seed}" if args.seeds else base.out_dir
+        opts = dataclasses.replace(base, seed=seed, out_dir=out)
+        console.print(f"[bold]vau-r1 demo[/bold] → {opts.out_dir} (seed {opts.seed}, size {opts.size}, SFT "
+                      f"{opts.sft_steps} steps, GRPO {opts.grpo_steps} steps, control {opts.control} SFT steps)")
 
-    def stage_log(stage: str, message: str) -> None:
-        console.print(f"[cyan]{stage:>18}[/cyan]  {message}")
+        def stage_log(stage: str, message: str) -> None:
+            console.print(f"[cyan]{stage:>18}[/cyan]  {message}")
 
-    results = run_demo(opts, stage_log)
-    print(markdown_table(results))
-    for line in summary_lines(results):
-        print(line)
-    print(f"wall time {results['wall_s']['total']:.0f} s; outputs in {opts.out_dir}", file=sys.stderr)
+        results = run_demo(opts, stage_log)
+        all_results.append(results)
+        print(markdown_report(results))
+        print(f"wall time {results['wall_s']['total']:.0f} s; outputs in {opts.out_dir}", file=sys.stderr)
+    if args.seeds:
+        path = write_seed_summary(all_results, base.out_dir)
+        print(path.read_text(encoding="utf-8"))
     return 0

@@ -9,15 +9,21 @@ Steps, in :func:`evaluate`:
 3. refuse to mix predictions made with other settings in one folder (``run.json``), unless ``overwrite``;
 4. generate the videos not yet predicted, this rank's share only, appending records as it goes
    (:mod:`vau_r1.eval.runner`); the model is loaded only when something is left to generate;
-5. on rank 0: merge the records, score them (:data:`vau_r1.metrics.METRICS`, or the VAU-Eval judge for
-   reasoning) and write ``report.{md,json,csv}`` (:mod:`vau_r1.eval.report`).
+5. with ``probe`` set: the same for each probe (:mod:`vau_r1.eval.probes`) in ``<output_dir>/probe_<name>/``
+   (:mod:`vau_r1.eval.stages`; resumable too, and the clean predictions are reused);
+6. on rank 0: merge the records, score them (:data:`vau_r1.metrics.METRICS`, or the VAU-Eval judge for
+   reasoning), add the 95% bootstrap intervals, the probes' gaps and the blind baselines
+   (:func:`vau_r1.eval.analysis.build_evidence`) and write ``report.{md,json,csv}`` (:mod:`vau_r1.eval.report`,
+   whose docstring says how to read them).
+
+Programmatic use: ``report = evaluate(EvalConfig.from_dict({...}))`` (or :func:`vau_r1.evaluate.run` on a
+composed Hydra config) returns the :class:`~vau_r1.eval.report.EvalReport`: ``report.metrics``,
+``report.ci95``, ``report.probes["swap"].metrics`` / ``.gap``, ``report.baselines["always_normal"].metrics``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -31,17 +37,19 @@ from vau_r1.checkpoint import file_sha256, git_commit, package_versions
 from vau_r1.config import ConfigError
 from vau_r1.data.annotations import load_annotations
 from vau_r1.data.schema import VideoSample
+from vau_r1.eval.analysis import build_evidence, score_split
 from vau_r1.eval.generation import generate_texts
-from vau_r1.eval.loading import ModelRef, load_for_eval, parity_differences, resolve_model_ref
+from vau_r1.eval.loading import ModelRef, parity_differences, resolve_model_ref
+from vau_r1.eval.probes import Probe
 from vau_r1.eval.reasoning import judge_records, reasoning_records, write_reasoning_csv
 from vau_r1.eval.report import EvalReport, write_report
-from vau_r1.eval.runner import EvalItem, PredictionStore, VideoItems, run_predictions, task_record
+from vau_r1.eval.runner import EvalItem, PredictionStore, task_record
 from vau_r1.eval.settings import EvalConfig, resolve_video_config
-from vau_r1.metrics import METRICS
+from vau_r1.eval.stages import Generator, probe_dir
 from vau_r1.model.families import family_of
 from vau_r1.tasks import build_messages, get_preset
 
-__all__ = ["check_parity", "evaluate", "load_samples", "make_predictor"]
+__all__ = ["check_parity", "evaluate", "load_samples", "make_predictor", "probe_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,29 +69,6 @@ def check_parity(ref: ModelRef, video: dict[str, Any], cfg: EvalConfig) -> dict[
     return {"checked": differences is not None, "differences": differences or [], "allowed": cfg.allow_mismatch}
 
 
-def _prepare_output(cfg: EvalConfig, fingerprint: dict[str, Any], state: PartialState) -> None:
-    """Check ``run.json`` against this run's settings; with ``overwrite`` start the folder afresh."""
-    out = Path(cfg.output_dir)
-    stamp = out / "run.json"
-    if stamp.is_file() and not cfg.overwrite:
-        stored = json.loads(stamp.read_text()).get("fingerprint", {})
-        if stored != fingerprint:
-            changed = sorted(k for k in set(stored) | set(fingerprint) if stored.get(k) != fingerprint.get(k))
-            raise ConfigError(
-                f"{out} holds predictions made with other settings (changed: {changed}); use another output_dir "
-                "or set overwrite=true to discard them"
-            )
-    state.wait_for_everyone()
-    if state.is_main_process:
-        if cfg.overwrite:
-            for name in ("parts", "predictions.jsonl", "judge"):
-                target = out / name
-                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(json.dumps({"fingerprint": fingerprint}, indent=2) + "\n")
-    state.wait_for_everyone()
-
-
 def _check_judge(cfg: EvalConfig) -> None:
     """Fail before generating when the configured judge cannot run (unknown config, missing API key)."""
     if cfg.judge is None:
@@ -99,11 +84,14 @@ def _check_judge(cfg: EvalConfig) -> None:
 def load_samples(cfg: EvalConfig) -> list[VideoSample]:
     """Usable rows of the task (eval rules: the paper's denominators), at most ``max_samples``.
 
+    TAG with ``tag_normal_videos`` also keeps the normal videos (mIoU / R@k still score the anomalous ones).
+
     Raises:
         ValueError: no row is usable.
     """
     table = load_annotations(cfg.annotations, source=cfg.source)
-    samples = table.usable(cfg.task, purpose="eval")[: cfg.max_samples]
+    normal_too = cfg.task == "tag" and cfg.tag_normal_videos  # the training rule: anomalous + normal videos
+    samples = table.usable(cfg.task, purpose="train" if normal_too else "eval")[: cfg.max_samples]
     if not samples:
         raise ValueError(f"{cfg.annotations}: none of its {len(table)} rows is usable for task {cfg.task!r}")
     logger.info("%s: %d of %d rows usable for %s", cfg.annotations, len(samples), len(table), cfg.task)
@@ -132,48 +120,36 @@ def make_predictor(cfg: EvalConfig, model: Any, tokenizer: Any) -> Callable[[lis
 
 
 def _score(cfg: EvalConfig, samples: list[VideoSample], records: list[dict[str, Any]], judge_client: Any):
-    """``(metrics, n, missing, judge summary)`` of the merged records."""
-    ok = {r["video"]: r for r in records if r.get("status") == "ok"}
+    """``(per-sample scores or None, metrics, n, missing, judge summary)`` of the merged records."""
     if cfg.task != "reasoning":
-        result = METRICS[cfg.task](samples, {v: r["text"] for v, r in ok.items()}, parser=cfg.parser,
-                                   only_predicted=cfg.only_predicted)  # fmt: skip
-        return result.metrics, result.n, list(result.missing), None
+        result = score_split(cfg.task, samples, records, parser=cfg.parser, only_predicted=cfg.only_predicted,
+                             decision=cfg.tag_normal_videos)  # fmt: skip
+        return result, result.metrics, result.n, list(result.missing), None
+    ok = {r["video"]: r for r in records if r.get("status") == "ok"}
     missing = [s.video for s in samples if s.video not in ok]
     write_reasoning_csv(Path(cfg.output_dir) / "predictions_reasoning.csv", records)
     judge_config = cfg.judge_config()
     if judge_config is None:
         logger.info("no judge configured: score with `vau-r1 eval judge` or rerun with judge=deepseek")
-        return dict.fromkeys(("CLS", "KM", "FLU", "INF", "FAC", "Total")), 0, missing, None
+        return None, dict.fromkeys(("CLS", "KM", "FLU", "INF", "FAC", "Total")), 0, missing, None
     report = judge_records(samples, ok, judge_config, Path(cfg.output_dir) / "judge", judge_client)
-    summary = report.to_dict()
-    return dict(report.means), report.n_judged, missing, summary
+    return None, dict(report.means), report.n_judged, missing, report.to_dict()
 
 
-def _generate(cfg: EvalConfig, ref: ModelRef, samples: list[VideoSample], video_config: Any, state: PartialState,
-              model: Any, tokenizer: Any) -> tuple[int, dict[str, Any] | None]:
-    """Generate this rank's share of the videos not predicted yet.
+def _build_probes(cfg: EvalConfig, samples: list[VideoSample]) -> list[Probe]:
+    try:
+        return [Probe.build(name, samples, cfg.probe_seed) for name in cfg.probes]
+    except ValueError as error:
+        raise ConfigError(f"probe={cfg.probe!r}: {error}") from error
 
-    Returns:
-        ``(videos pending on all ranks, the checkpoint's generation_config when the model was used)``.
-    """
-    store = PredictionStore(cfg.output_dir, state.process_index)
-    done = {video for video, record in store.load().items() if record.get("status") == "ok"}
-    state.wait_for_everyone()  # every rank has read the store before any rank appends to it
-    pending = [s for s in samples if s.video not in done]
-    shard = pending[state.process_index :: state.num_processes]
-    logger.info("%d of %d videos already predicted; %d to go on this rank", len(samples) - len(pending),
-                len(samples), len(shard))  # fmt: skip
-    if not shard:
-        return len(pending), None
-    if model is None:  # loaded only when something is left to generate
-        model, tokenizer = load_for_eval(ref, cfg.model_load, cfg.merge_lora)
-        model.to(state.device)
-    model.eval()
-    run_predictions(VideoItems(shard, cfg.video_root, video_config), make_predictor(cfg, model, tokenizer), store,
-                    cfg.task, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
-                    progress=cfg.progress and state.is_main_process, description=f"{cfg.task} {cfg.dataset_label}",
-                    already_done=(len(samples) - len(pending)) // state.num_processes)  # fmt: skip
-    return len(pending), model.generation_config.to_diff_dict()
+
+def _settings(cfg: EvalConfig, video_preset: str, video: dict[str, Any]) -> dict[str, Any]:
+    return {"prompt_preset": cfg.prompt_preset, "video_preset": video_preset, "video": video,
+            "generation": cfg.generation.to_dict(), "batch_size": cfg.batch_size, "parser": cfg.parser,
+            "only_predicted": cfg.only_predicted, "system_prompt": cfg.system_prompt, "probe": list(cfg.probes),
+            "probe_seed": cfg.probe_seed, "tag_normal_videos": cfg.tag_normal_videos,
+            "baseline_annotations": cfg.baseline_annotations, "bootstrap_resamples": cfg.bootstrap_resamples,
+            "bootstrap_seed": cfg.bootstrap_seed}  # fmt: skip
 
 
 def _provenance(cfg: EvalConfig, ref: ModelRef, state: PartialState, started: float, **extra: Any) -> dict[str, Any]:
@@ -206,24 +182,29 @@ def evaluate(
     video_preset, video_config = resolve_video_config(cfg, ref.manifest)
     parity = check_parity(ref, video_config.to_dict(), cfg)
     samples = load_samples(cfg)
+    probes = _build_probes(cfg, samples)
     _check_judge(cfg)
-    _prepare_output(cfg, cfg.fingerprint(video_config.to_dict(), ref.weights), state)
-    generated, generation_defaults = _generate(cfg, ref, samples, video_config, state, model, tokenizer)
+    fingerprint = cfg.fingerprint(video_config.to_dict(), ref.weights)
+    generator = Generator(cfg, ref, video_config, state, model, tokenizer, make_predictor)
+    generated = generator.run(samples, Path(cfg.output_dir), fingerprint, None)
+    probe_generated = {p.name: generator.run(samples, probe_dir(cfg.output_dir, p.name),
+                                             {**fingerprint, "probe": p.name}, p) for p in probes}  # fmt: skip
     state.wait_for_everyone()
     if not state.is_main_process:
         return None
     records = PredictionStore(cfg.output_dir).merge(samples)
-    metrics, n, missing, judge = _score(cfg, samples, records, judge_client)
+    result, metrics, n, missing, judge = _score(cfg, samples, records, judge_client)
     failures = [{"video": r["video"], "error": r.get("error")} for r in records if r.get("status") != "ok"]
     counts = {"rows": len(samples), "predicted": len(records) - len(failures), "failed": len(failures),
               "missing": len(missing), "truncated": sum(bool(r.get("truncated")) for r in records),
               "generated_this_run": generated}  # fmt: skip
-    settings = {"prompt_preset": cfg.prompt_preset, "video_preset": video_preset, "video": video_config.to_dict(),
-                "generation": cfg.generation.to_dict(), "batch_size": cfg.batch_size, "parser": cfg.parser,
-                "only_predicted": cfg.only_predicted, "system_prompt": cfg.system_prompt}  # fmt: skip
-    provenance = _provenance(cfg, ref, state, started, checkpoint_generation_config=generation_defaults)
+    if result is not None and "decision_accuracy" in metrics:
+        counts["decision_rows"] = sum("decision_accuracy" in v for v in result.per_sample.values())
+    evidence = {} if result is None else build_evidence(cfg, samples, (result, records), probes, probe_generated)
+    provenance = _provenance(cfg, ref, state, started, checkpoint_generation_config=generator.generation_config)
     report = EvalReport(cfg.task, cfg.dataset_label, ref.label, cfg.think, metrics, n, counts, missing, failures,
-                        settings, provenance, parity, judge)  # fmt: skip
+                        _settings(cfg, video_preset, video_config.to_dict()), provenance, parity, judge,
+                        **evidence)  # fmt: skip
     paths = write_report(report, cfg.output_dir)
     logger.info("report written to %s", paths["md"])
     return report

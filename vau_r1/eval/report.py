@@ -9,6 +9,34 @@ generation), the train/eval parity check and the package versions.
 :func:`markdown_table` puts several reports in one table and :func:`pool_reports` merges reports of the
 same task over several annotation files into one (exact: every metric is a mean over rows, so the pooled
 value is the ``n``-weighted mean), e.g. the pooled MSAD + UCF-Crime + ECVA classification set of Table C.
+
+How to read the report
+----------------------
+A metric alone is not evidence that the model looks at the video. Read it against three things
+(``report.json`` keys; the same numbers are in ``report.md`` and, flattened, ``report.csv``):
+
+* ``ci95`` — ``{metric: [lo, hi]}``: the 95% percentile-bootstrap interval over the test clips. Two numbers
+  whose intervals overlap are not shown to differ.
+* ``baselines`` — ``{name: {"metrics", "description", "n", "detail"}}``: constant answers computed from the
+  annotations alone (:mod:`vau_r1.eval.baselines`): QA "always the normal option" and the best constant
+  letter, TAG "always Normal [-1, -1]" and "always Anomaly + mean span". A model must beat all of them.
+* ``probes`` — ``{name: {"metrics", "gap", "gap_ci95", "ci95", "changed_answers", "span", ...}}``
+  (:mod:`vau_r1.eval.probes`, key ``probe``): the same rows with the video swapped for another clip's or
+  its frames reversed / shuffled. ``gap`` = clean − probed per metric: a model that uses the video loses
+  points (gap > 0 with ``gap_ci95`` above 0); a gap of about 0 and ``changed_answers`` of about 0 mean the
+  answers come from the text alone. For TAG, ``span`` says how far the predicted spans moved
+  (``mean_abs_centre_shift_s``) and, under ``reverse``, how well they match the time-mirrored truth
+  (``mirrored_miou``; a model that sees time moves its span there).
+
+TAG with ``tag_normal_videos=true`` also scores ``decision_accuracy``: Normal vs Anomaly on every video,
+normal ones included; ``miou`` and ``r@k`` keep the paper's denominator (anomalous videos, ``n``).
+
+Programmatic use::
+
+    report = evaluate(cfg)                       # vau_r1.eval.pipeline; or read_report("<output_dir>")
+    report.metrics["accuracy"], report.ci95["accuracy"]
+    report.probes["swap"].metrics["accuracy"], report.probes["swap"].gap["accuracy"]
+    report.baselines["best_constant_letter"].metrics["accuracy"]
 """
 
 from __future__ import annotations
@@ -20,6 +48,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vau_r1.eval.analysis import ProbeResult
+from vau_r1.eval.baselines import Baseline
+from vau_r1.eval.report_sections import evidence_csv, evidence_lines
 
 __all__ = ["PAPER_COLUMNS", "EvalReport", "markdown_table", "pool_reports", "read_report", "write_report"]
 
@@ -51,6 +83,9 @@ class EvalReport:
         provenance: model reference, checkpoint, annotation file and hash, packages, git commit, timing.
         parity: ``{"checked", "differences", "allowed"}``, see :func:`vau_r1.eval.loading.parity_differences`.
         judge: the VAU-Eval summary (reasoning), else ``None``.
+        ci95: metric → ``[lo, hi]``, its 95% bootstrap interval over the clips (percent), ``None`` when unscored.
+        probes: probe name → :class:`~vau_r1.eval.analysis.ProbeResult` (``metrics``, ``gap``, ...).
+        baselines: name → :class:`~vau_r1.eval.baselines.Baseline`, the blind constant answers.
     """
 
     task: str
@@ -66,10 +101,21 @@ class EvalReport:
     provenance: dict[str, Any] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
     judge: dict[str, Any] | None = None
+    ci95: dict[str, list[float] | None] = field(default_factory=dict)
+    probes: dict[str, ProbeResult] = field(default_factory=dict)
+    baselines: dict[str, Baseline] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``read_report`` reads it back)."""
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EvalReport:
+        """The report of a ``to_dict()`` (older reports without probes or baselines too)."""
+        values = dict(values)
+        values["probes"] = {k: ProbeResult(**v) for k, v in (values.get("probes") or {}).items()}
+        values["baselines"] = {k: Baseline(**v) for k, v in (values.get("baselines") or {}).items()}
+        return cls(**values)
 
     def columns(self) -> list[tuple[str, str]]:
         """``(metric key, column title)`` of this task, the first titled with the think marker."""
@@ -97,6 +143,16 @@ def markdown_table(reports: Sequence[EvalReport]) -> str:
         values = " | ".join(_fmt(report.metrics.get(key)) for key, _ in columns)
         lines.append(f"| {report.dataset} | {report.model} | {values} | {report.n} |")
     return "\n".join(lines)
+
+
+def _other_metrics(report: EvalReport) -> list[str]:
+    """Metrics outside the paper's columns (TAG ``decision_accuracy``), one line each."""
+    paper = {key for key, _ in PAPER_COLUMNS[report.task]}
+    lines = [f"- **{key}**: {_fmt(value)}" for key, value in report.metrics.items() if key not in paper]
+    if "decision_accuracy" in report.metrics:
+        lines.append(f"  (Normal vs Anomaly on all {report.counts.get('decision_rows')} videos, normal ones "
+                     f"included; mIoU and R@k over the {report.n} anomalous ones)")  # fmt: skip
+    return ["", *lines] if lines else []
 
 
 def _details(report: EvalReport) -> list[str]:
@@ -140,6 +196,11 @@ def _csv_text(report: EvalReport) -> str:
     row = [report.dataset, report.model, report.task, report.think, report.settings.get("prompt_preset"),
            report.settings.get("video_preset"), report.n, report.counts.get("predicted"), len(report.failures),
            len(report.missing), *(report.metrics.get(key) for key, _ in PAPER_COLUMNS[report.task])]  # fmt: skip
+    paper = {key for key, _ in PAPER_COLUMNS[report.task]}
+    others = [key for key in report.metrics if key not in paper]
+    extra_header, extra_row = evidence_csv(report)
+    header += [*others, *extra_header]
+    row += [*(report.metrics[key] for key in others), *extra_row]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerows([header, row])
@@ -152,7 +213,8 @@ def write_report(report: EvalReport, output_dir: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     title = f"# VAU-R1 evaluation: {report.task} on {report.dataset}"
     paths = {"md": out / "report.md", "json": out / "report.json", "csv": out / "report.csv"}
-    paths["md"].write_text("\n".join([title, "", markdown_table([report]), *_details(report)]) + "\n")
+    table = [title, "", markdown_table([report]), *_other_metrics(report), *evidence_lines(report)]
+    paths["md"].write_text("\n".join([*table, *_details(report)]) + "\n")
     paths["json"].write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
     paths["csv"].write_text(_csv_text(report))
     return paths
@@ -162,7 +224,7 @@ def read_report(path: str | Path) -> EvalReport:
     """Read a ``report.json`` (or the folder holding it)."""
     path = Path(path)
     path = path / "report.json" if path.is_dir() else path
-    return EvalReport(**json.loads(path.read_text()))
+    return EvalReport.from_dict(json.loads(path.read_text()))
 
 
 def pool_reports(reports: Sequence[EvalReport], dataset: str = "pooled") -> EvalReport:

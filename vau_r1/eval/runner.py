@@ -13,7 +13,9 @@ rerun tries it again. Record fields (the JSONL format of :mod:`vau_r1.eval.predi
     {"video", "task", "status": "ok" | "failed", "text", "parsed", "error",
      "duration_s", "num_frames", "video_tokens", "prompt_tokens", "completion_tokens", "truncated"}
 
-plus ``anomaly`` (tag) and ``description`` / ``analysis`` (reasoning; ``text`` is the analysis).
+plus ``anomaly`` (tag) and ``description`` / ``analysis`` (reasoning; ``text`` is the analysis), and
+under a probe (:mod:`vau_r1.eval.probes`) ``probe`` with ``probe_video`` (swap: the video actually shown)
+or ``probe_seed``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from vau_r1.data.schema import CLASS_LABELS, VideoSample
 from vau_r1.data.video import VideoConfig, VideoError, load_clip
 from vau_r1.data.vision import VideoInputs, video_inputs
 from vau_r1.eval.generation import Generation
+from vau_r1.eval.probes import Probe
 from vau_r1.rewards import parsing
 
 __all__ = [
@@ -50,8 +53,9 @@ class EvalItem:
         sample: the annotation row.
         path: the video file.
         video: model inputs of the video.
-        duration_s: video length in seconds.
+        duration_s: video length in seconds (the row's own video, also under the swap probe).
         num_frames: frames sampled.
+        extra: more record fields (the probe's).
     """
 
     sample: VideoSample
@@ -59,19 +63,21 @@ class EvalItem:
     video: VideoInputs
     duration_s: float
     num_frames: int
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def meta(self) -> dict[str, Any]:
         """Record fields describing the input."""
         return {"duration_s": round(self.duration_s, 3), "num_frames": self.num_frames,
-                "video_tokens": self.video.num_video_tokens}  # fmt: skip
+                "video_tokens": self.video.num_video_tokens, **self.extra}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class FailedItem:
-    """A video that could not be used, and why."""
+    """A video that could not be used, and why (``extra``: more record fields, the probe's)."""
 
     sample: VideoSample
     error: str
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class VideoItems(Dataset):
@@ -81,22 +87,28 @@ class VideoItems(Dataset):
         samples: annotation rows.
         video_root: folder of the videos (flat or one sub-folder per source).
         video_config: frame sampling and pixel budget.
+        probe: the input probe applied to every video, or ``None`` for the clean videos.
     """
 
-    def __init__(self, samples: Sequence[VideoSample], video_root: str | Path, video_config: VideoConfig) -> None:
+    def __init__(self, samples: Sequence[VideoSample], video_root: str | Path, video_config: VideoConfig,
+                 probe: Probe | None = None) -> None:  # fmt: skip
         self.samples, self.video_root, self.video_config = list(samples), Path(video_root), video_config
+        self.probe = probe
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> EvalItem | FailedItem:
         sample = self.samples[index]
+        extra = {} if self.probe is None else self.probe.record_fields(sample)
         try:
+            if self.probe is not None:
+                return EvalItem(sample, *self.probe.load(sample, self.video_root, self.video_config), extra)
             path = resolve_video(self.video_root, sample)
             clip = load_clip(path, self.video_config)
         except (FileNotFoundError, VideoError) as error:
             logger.warning("video %s (row %d) failed: %s", sample.video, sample.row, str(error).splitlines()[0])
-            return FailedItem(sample, str(error))
+            return FailedItem(sample, str(error), extra)
         return EvalItem(sample, path, video_inputs(clip), clip.duration_s, len(clip.timestamps_s))
 
 
@@ -125,7 +137,7 @@ def task_record(item: EvalItem, task: str, generation: Generation) -> dict[str, 
 def failed_record(item: FailedItem, task: str) -> dict[str, Any]:
     """The ``failed`` record of a video that could not be used."""
     return {"video": item.sample.video, "task": task, "status": "failed", "text": None, "parsed": None,
-            "error": item.error}  # fmt: skip
+            "error": item.error, **item.extra}  # fmt: skip
 
 
 class PredictionStore:

@@ -17,6 +17,7 @@ from vau_r1.config import ConfigError, build_section
 from vau_r1.data.schema import SOURCES, TASKS
 from vau_r1.data.video import VideoConfig
 from vau_r1.eval.generation import GenerationSettings
+from vau_r1.eval.probes import PROBES
 from vau_r1.tasks import get_preset
 
 __all__ = ["PAPER_EVAL_VIDEO", "EvalConfig", "resolve_video_config"]
@@ -64,6 +65,12 @@ class EvalConfig:
     torch_threads: int | None = None
     judge: str | None = None
     judge_overrides: dict[str, Any] | None = None
+    probe: str | list[str] | None = None
+    probe_seed: int = 0
+    tag_normal_videos: bool = False
+    baseline_annotations: str | None = None
+    bootstrap_resamples: int = 2000
+    bootstrap_seed: int = 0
 
     def __post_init__(self) -> None:
         _check(self.task in TASKS, f"task={self.task!r}; expected one of {list(TASKS)}")
@@ -73,6 +80,11 @@ class EvalConfig:
         _check(self.num_workers >= 0, f"num_workers={self.num_workers} must be >= 0")
         _check(self.parser in ("strict", "lenient"), f"parser={self.parser!r}; expected 'strict' or 'lenient'")
         _check(self.torch_threads is None or self.torch_threads >= 1, "torch_threads must be null or >= 1")
+        self._check_probe()
+        _check(self.bootstrap_resamples >= 0, f"bootstrap_resamples={self.bootstrap_resamples} must be >= 0 (0: none)")
+        _check(self.baseline_annotations is None or Path(self.baseline_annotations).is_file(),
+               f"baseline_annotations={self.baseline_annotations!r} is not a file; use null (the evaluated split) "
+               "or a VAU-Bench annotation CSV (e.g. the training split)")  # fmt: skip
         try:
             get_preset(self.task, self.prompt_preset)
         except ValueError as error:
@@ -81,6 +93,23 @@ class EvalConfig:
             _check(get_preset(self.task, self.prompt_preset).second_turn is not None,
                    f"prompt_preset={self.prompt_preset!r} has one turn; reasoning needs a two-turn preset "
                    "(default, default_no_think, paper_eval_think, paper_eval_no_think)")  # fmt: skip
+
+    def _check_probe(self) -> None:
+        _check(self.probe is None or isinstance(self.probe, (str, list, tuple)),
+               f"probe={self.probe!r}; valid values: null, {list(PROBES)} or a list of them")  # fmt: skip
+        names = self.probes
+        bad = [name for name in names if name not in PROBES]
+        _check(not bad, f"probe={self.probe!r}: unknown {bad}; valid values: null, {list(PROBES)} or a list of them")
+        _check(len(set(names)) == len(names), f"probe={self.probe!r} names a probe twice")
+        _check(not names or self.task != "reasoning",
+               f"probe={self.probe!r} with task=reasoning: probes score qa, tag and cls only")  # fmt: skip
+
+    @property
+    def probes(self) -> tuple[str, ...]:
+        """The probe names to run after the clean split (``probe`` as a tuple; empty for null)."""
+        if self.probe is None:
+            return ()
+        return (self.probe,) if isinstance(self.probe, str) else tuple(self.probe)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EvalConfig:
