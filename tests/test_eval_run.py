@@ -100,7 +100,8 @@ def records(out: Path) -> list[dict]:
 
 def test_cli_eval_run_on_a_debug_cpu_checkpoint_writes_every_metric(bench, run_dir, tmp_path):
     out = tmp_path / "tag"
-    args = ["eval", "run", f"model={run_dir}", "task=tag", f"output_dir={out}", "batch_size=2", *data_args(bench)]
+    args = ["eval", "run", f"model={run_dir}", "task=tag", f"output_dir={out}", "batch_size=2", *data_args(bench),
+            "tag_normal_videos=false"]  # the paper's rows only, so that `eval score` re-scores the same rows
     assert cli_main(args) == 0
     report = json.loads((out / "report.json").read_text())
     assert set(report["metrics"]) == TAG_METRICS and all(v is not None for v in report["metrics"].values())
@@ -365,3 +366,14 @@ def test_table_scripts_plan_every_paper_row():
     assert missing.returncode == 2 and "VAU_DATA_ROOT" in missing.stderr
     no_recipe = dry_run("table_b_tag.sh", MODEL="Qwen/Qwen2.5-VL-7B-Instruct", STAGES="rft")
     assert no_recipe.returncode == 2 and "no GRPO experiment" in no_recipe.stderr
+
+
+def test_tag_report_scores_the_normal_videos_by_default(bench, run_dir, tmp_path):
+    out = tmp_path / "tag_all"
+    args = ["eval", "run", f"model={run_dir}", "task=tag", f"output_dir={out}", "batch_size=4", *data_args(bench)]
+    assert cli_main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["metrics"]) == TAG_METRICS | {"decision_accuracy"} and report["n"] == 3  # paper's mIoU rows
+    assert report["counts"]["decision_rows"] > report["n"]  # the normal videos were generated and decided too
+    assert {"always_normal", "always_anomaly_mean_span"} <= set(report["baselines"])
+    assert "decision_accuracy" in (out / "report.md").read_text()

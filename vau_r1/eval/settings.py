@@ -67,7 +67,7 @@ class EvalConfig:
     judge_overrides: dict[str, Any] | None = None
     probe: str | list[str] | None = None
     probe_seed: int = 0
-    tag_normal_videos: bool = False
+    tag_normal_videos: bool = True
     baseline_annotations: str | None = None
     bootstrap_resamples: int = 2000
     bootstrap_seed: int = 0
