@@ -111,9 +111,12 @@ def _spread(values: Sequence[float]) -> str:
 
 def seed_summary(all_results: Sequence[dict[str, Any]]) -> str:
     """Mean ± standard deviation over seeds of each model's main metrics, the per-seed deltas and verdicts."""
-    keys = ("qa_accuracy", "qa_accuracy_swap", "decision_accuracy", "tag_miou", "shift_qa_accuracy", "shift_tag_miou")
+    titles = {"qa_accuracy": "QA acc", "qa_accuracy_swap": "QA swapped", "decision_accuracy": "Decision acc",
+              "tag_miou": "TAG mIoU", "tag_miou_swap": "mIoU swapped", "shift_qa_accuracy": "shifted QA acc",
+              "shift_tag_miou": "shifted mIoU"}  # fmt: skip
+    keys = tuple(titles)
     seeds = [r["settings"]["seed"] for r in all_results]
-    header = ["| Model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    header = ["| Model | " + " | ".join(titles.values()) + " |", "|---|" + "---|" * len(keys)]
     lines = [f"# vau-r1 demo over seeds {seeds}", "", "Mean ± standard deviation over the seeds:", "", *header]
     for model, label in LABELS.items():
         rows = [row for r in all_results for row in r["rows"] if row["model"] == model]

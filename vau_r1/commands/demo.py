@@ -1,4 +1,4 @@
-"""``vau-r1 demo``: the whole pipeline on a CPU in about 15 minutes (see :mod:`vau_r1.demo`).
+"""``vau-r1 demo``: the whole pipeline on a CPU in about 11 minutes (see :mod:`vau_r1.demo`).
 
 Examples::
 
@@ -78,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~vau_r1.demo.DemoOptions` of parsed arguments (unset options keep the preset's value)."""
+    """The :class:`~vau_r1.demo_options.DemoOptions` of parsed arguments (unset options keep the preset's value)."""
     from vau_r1.demo_options import DemoOptions
 
     names = [flag.removeprefix("--").replace("-", "_") for flag in _COUNT_FLAGS] + ["swap_margin"]
