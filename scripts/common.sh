@@ -11,8 +11,8 @@
 #   NGPUS          processes per job, one per GPU (default 1)
 #   STAGES         which rows to run: any of "base rft sft" (default "base rft"; add sft for the SFT rows)
 #   PROTOCOLS      eval protocols, w/o think then w/ think (default "paper_no_think paper_think", the paper's
-#                  prompts and sampling; "matched_no_think matched" evaluates as trained, configs/eval/protocol/)
-#   JUDGE          VAU-Eval judge config in configs/judge/ (default deepseek, needs DEEPSEEK_API_KEY), or none
+#                  prompts and sampling; "matched_no_think matched" evaluates as trained, vau_r1/configs/eval/protocol/)
+#   JUDGE          VAU-Eval judge config in vau_r1/configs/judge/ (default deepseek, needs DEEPSEEK_API_KEY), or none
 #   EVAL_ARGS      extra eval overrides, e.g. "batch_size=4 model_load.attn_implementation=flash_attention_2"
 #   TRAIN_ARGS     extra training overrides, e.g. "logger=wandb"
 set -euo pipefail
@@ -40,7 +40,7 @@ declare -A DATASET=([msad]=MSAD [ucf]=UCF-Crime [ecva]=ECVA)
 # Is stage $1 (base, rft, sft) selected in STAGES?
 want() { [[ " $STAGES " == *" $1 "* ]]; }
 
-# Experiment suffix of a base model (configs/experiment/<task>_grpo_<suffix>.yaml).
+# Experiment suffix of a base model (vau_r1/configs/experiment/<task>_grpo_<suffix>.yaml).
 model_cfg() {
   case "$1" in
     *Qwen2.5-VL-3B*) echo qwen2_5_vl_3b ;;
@@ -52,7 +52,7 @@ model_cfg() {
 # A short label for output folders: the model folder or hub name.
 model_label() { basename "$1"; }
 
-# train_experiment NAME: train configs/experiment/NAME.yaml from MODEL into RUN=$OUT/NAME; resumes an
+# train_experiment NAME: train vau_r1/configs/experiment/NAME.yaml from MODEL into RUN=$OUT/NAME; resumes an
 # interrupted run (resume=auto) and returns at once when the run has finished.
 train_experiment() {
   RUN="$OUT/$1"
@@ -73,8 +73,8 @@ train_sft() {
   local cfg name
   cfg="$(model_cfg "$MODEL")"
   name="$1_sft_$cfg"
-  if [ ! -f "configs/experiment/$name.yaml" ]; then
-    echo "STAGES=sft: configs/experiment/$name.yaml is missing: no paper SFT experiment for this model" >&2
+  if [ ! -f "vau_r1/configs/experiment/$name.yaml" ]; then
+    echo "STAGES=sft: vau_r1/configs/experiment/$name.yaml is missing: no paper SFT experiment for this model" >&2
     exit 2
   fi
   train_experiment "$name"

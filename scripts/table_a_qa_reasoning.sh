@@ -28,7 +28,7 @@ if want rft; then
   eval_rows "$RUN" "$(basename "$RUN")"
 fi
 if want sft; then
-  # configs/experiment/qa_sft_<model>.yaml (algorithm: sft) through the same training entry. "w/ think" SFT targets:
+  # vau_r1/configs/experiment/qa_sft_<model>.yaml (algorithm: sft) through the same training entry. "w/ think" SFT targets:
   # TRAIN_ARGS="data.prompt_preset=paper_sft_think" (see the experiment's header).
   train_sft qa
   eval_rows "$RUN" "$(basename "$RUN")"

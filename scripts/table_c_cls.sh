@@ -29,7 +29,7 @@ if want rft; then
   done
 fi
 if want sft; then
-  # configs/experiment/cls_sft_<model>.yaml (algorithm: sft) through the same training entry. "w/ think" SFT targets:
+  # vau_r1/configs/experiment/cls_sft_<model>.yaml (algorithm: sft) through the same training entry. "w/ think" SFT targets:
   # TRAIN_ARGS="data.prompt_preset=paper_sft_think" (see the experiment's header).
   train_sft cls
   eval_rows "$RUN" "$(basename "$RUN")"

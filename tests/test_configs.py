@@ -13,10 +13,11 @@ from omegaconf.errors import MissingMandatoryValue
 from vau_r1.config import ConfigError, GRPOConfig, RunConfig, TrainerConfig
 from vau_r1.data.video import VideoConfig
 from vau_r1.model.builder import ModelConfig
+from vau_r1.resources import CONFIG_ROOT
 from vau_r1.rewards import build_rewards
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
+CONFIGS = CONFIG_ROOT
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 PAPER = [name for name in EXPERIMENTS if "_grpo_" in name]
 # Values a real-data experiment leaves required (???): where the annotations and videos are.

@@ -15,6 +15,7 @@ from transformers import Qwen2_5_VLForConditionalGeneration
 
 from vau_r1.distributed import ShardedBatchSampler, sampling_seed
 from vau_r1.model.builder import ModelConfig, load_model_and_processor
+from vau_r1.resources import CONFIG_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +81,7 @@ def test_two_process_ddp_run_of_the_cli_keeps_ranks_identical(tmp_path):
         digests = state["param_digest_per_rank"]
         assert len(digests) == 2 and digests[0] == digests[1]
     trained = Qwen2_5_VLForConditionalGeneration.from_pretrained(out / "checkpoints" / "step_000004" / "model")
-    initial, _ = load_model_and_processor(ModelConfig(**OmegaConf.load(ROOT / "configs/model/tiny_random.yaml")))
+    initial, _ = load_model_and_processor(ModelConfig(**OmegaConf.load(CONFIG_ROOT / "model" / "tiny_random.yaml")))
     moved = [n for n, p in initial.named_parameters() if not torch.equal(p, dict(trained.named_parameters())[n])]
     assert len(moved) == len(list(initial.parameters()))  # every parameter trained (vision tower included)
 

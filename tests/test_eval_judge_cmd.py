@@ -93,7 +93,7 @@ def test_missing_key_or_config_is_a_clear_error(annotations, tmp_path, capsys, m
     monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
     videos = [s.video for s in load_annotations(annotations).samples]
     predictions = write_csv(tmp_path / "preds.csv", [(videos[0], "good description", "good analysis")])
-    code, err = judge(capsys, "--predictions", predictions, "--annotations", annotations)  # configs/judge/deepseek
+    code, err = judge(capsys, "--predictions", predictions, "--annotations", annotations)  # judge/deepseek
     assert code == 2 and "DEEPSEEK_API_KEY" in err
     code, err = judge(capsys, "--predictions", predictions, "--annotations", annotations, "--judge", "nope")
     assert code == 2 and "no judge config 'nope'" in err and "deepseek" in err

@@ -13,17 +13,17 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from vau_r1.judge import JudgeClient, JudgeConfig, JudgeRequestError, MissingAPIKeyError, load_judge_config
 from vau_r1.judge.client import parse_retry_after_s
+from vau_r1.resources import CONFIG_ROOT
 
 KEY_ENV = "VAU_R1_TEST_JUDGE_KEY"
 DUMMY_KEY = "sk-test-dummy-0123"
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "judge"
+CONFIG_DIR = CONFIG_ROOT / "judge"
 
 #: (status, headers, body text, delay before answering in seconds)
 Reply = tuple[int, dict[str, str], str, float]

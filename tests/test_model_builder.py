@@ -4,7 +4,6 @@ from_pretrained round trip of load_model_and_processor."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,8 +16,9 @@ from vau_r1.model.families import family_for_model_type, family_of
 from vau_r1.model.processing import encode_prompts
 from vau_r1.model.tiny import TINY_CORPUS, TinyConfig, tiny_bpe_tokenizer
 from vau_r1.model.tokenizer import QWEN_ADDED_TOKENS, qwen2_5_tokenizer
+from vau_r1.resources import CONFIG_ROOT
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "model"
+CONFIG_DIR = CONFIG_ROOT / "model"
 QWEN_IDS = {
     "<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645, "<|vision_start|>": 151652,
     "<|vision_end|>": 151653, "<|vision_pad|>": 151654, "<|image_pad|>": 151655, "<|video_pad|>": 151656,

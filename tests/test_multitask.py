@@ -19,9 +19,10 @@ from vau_r1.data import dataset as dataset_module
 from vau_r1.data.dataset import VideoPromptDataset, load_task_samples, load_training_samples
 from vau_r1.data.mini_bench import write_mini_bench
 from vau_r1.data.video import VideoConfig
+from vau_r1.resources import CONFIG_ROOT
 from vau_r1.train import build_trainer
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = CONFIG_ROOT
 TINY = VideoConfig.from_preset("tiny_cpu")
 
 

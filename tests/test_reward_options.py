@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from vau_r1.data.schema import VideoSample
 from vau_r1.grpo.experience import score_rollout
+from vau_r1.resources import CONFIG_ROOT
 from vau_r1.rewards import (
     balanced_normal_iou,
     bind_options,
@@ -24,7 +25,7 @@ from vau_r1.rewards import (
 from vau_r1.rewards.balance import best_constant_span, constant_span_reward, relative_span
 from vau_r1.tasks import reward_columns
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = CONFIG_ROOT
 THINK = "<think>t</think>"
 NORMAL_ANSWER = f"{THINK}<answer>Normal</answer><glue>[-1.0, -1.0]</glue>"
 

@@ -23,10 +23,11 @@ from vau_r1.config import ConfigError, RunConfig
 from vau_r1.data.dataset import collate_examples
 from vau_r1.data.schema import VideoSample
 from vau_r1.model.tokenizer import EOS_TOKEN, VIDEO_PAD_TOKEN
+from vau_r1.resources import CONFIG_ROOT
 from vau_r1.sft.batching import IGNORE_INDEX, SFTTargets, build_sft_batch
 from vau_r1.train import build_trainer
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = CONFIG_ROOT
 SFT_PAPER = sorted(p.stem for p in (CONFIGS / "experiment").glob("*_sft_*.yaml"))
 DATA_PATHS = ["data.annotations=/data/vau_bench/train.csv", "data.video_root=/data/vau_bench/videos"]
 

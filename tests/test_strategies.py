@@ -21,6 +21,7 @@ import yaml
 
 from vau_r1.config import ConfigError, TrainerConfig
 from vau_r1.distributed import ACCELERATE_CONFIGS, build_accelerator, strategy_plugins
+from vau_r1.resources import CONFIG_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
@@ -145,7 +146,7 @@ def _worker(out: Path, overrides: list[str]) -> None:
 
     from vau_r1.train import build_trainer
 
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base=None):
+    with initialize_config_dir(config_dir=str(CONFIG_ROOT), version_base=None):
         cfg = compose("train", overrides=["experiment=debug_cpu", f"output_dir={out}", *overrides])
     trainer = build_trainer(cfg)
     if os.environ.get("VAU_R1_TEST_CORRUPT") and trainer.accelerator.is_main_process:

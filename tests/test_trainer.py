@@ -13,10 +13,11 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from vau_r1.data.dataset import collate_examples
+from vau_r1.resources import CONFIG_ROOT
 from vau_r1.rewards import WeightedReward, build_rewards
 from vau_r1.train import build_trainer
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = CONFIG_ROOT
 # Short completions and small groups keep every test at a few seconds.
 FAST = ["grpo.max_completion_tokens=6", "grpo.num_generations=2", "trainer.log_completions_every=0"]
 

@@ -1,6 +1,6 @@
 """Typed, validated run configuration built from the composed Hydra config.
 
-YAML under ``configs/`` is the interface; the dataclasses here are the schema of the sections this
+YAML under ``vau_r1/configs/`` is the interface; the dataclasses here are the schema of the sections this
 module owns (``data``, ``grpo``, ``sft``, ``trainer``, ``logger``, ``rewards``) plus the run-level keys. The
 ``model`` and ``data.video`` sections are validated by their own dataclasses
 (:class:`vau_r1.model.builder.ModelConfig`, :class:`vau_r1.data.video.VideoConfig`) when the run is
@@ -46,7 +46,7 @@ def _check(ok: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class GRPOConfig:
-    """GRPO sampling and objective (``configs/grpo/*.yaml``; each field is documented there)."""
+    """GRPO sampling and objective (``vau_r1/configs/grpo/*.yaml``; each field is documented there)."""
 
     num_generations: int = 4
     temperature: float = 1.0
@@ -100,7 +100,7 @@ class GRPOConfig:
 
 @dataclass(frozen=True)
 class SFTConfig:
-    """Supervised fine-tuning targets (``configs/sft/*.yaml``; each field is documented there).
+    """Supervised fine-tuning targets (``vau_r1/configs/sft/*.yaml``; each field is documented there).
 
     Attributes:
         think: ``True`` puts ``<think>{reasoning}</think>`` before the answer, ``False`` trains on the answer
@@ -123,7 +123,7 @@ class SFTConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """Optimisation, schedule, precision and checkpointing (``configs/trainer/*.yaml``)."""
+    """Optimisation, schedule, precision and checkpointing (``vau_r1/configs/trainer/*.yaml``)."""
 
     learning_rate: float = 1e-6
     weight_decay: float = 0.0
@@ -170,7 +170,8 @@ class TrainerConfig:
         )
         _check(
             self.strategy in STRATEGIES or self.strategy.endswith((".yaml", ".yml")),
-            f"{t}strategy={self.strategy!r}; expected one of {list(STRATEGIES)} (configs/accelerate/) or the path "
+            f"{t}strategy={self.strategy!r}; expected one of {list(STRATEGIES)} (vau_r1/configs/accelerate/) "
+            "or the path "
             "of an accelerate config file",
         )
         _check(self.save_every >= 1, f"{t}save_every={self.save_every} must be >= 1 (steps between checkpoints)")
@@ -201,7 +202,7 @@ class MiniBenchConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which annotations, videos, task(s) and prompt to train on (``configs/data/*.yaml``).
+    """Which annotations, videos, task(s) and prompt to train on (``vau_r1/configs/data/*.yaml``).
 
     ``tasks`` (a list) trains several tasks at once and replaces ``task``: every row is used once per listed
     task it is usable for. :attr:`task_list` is the effective tuple either way.
@@ -258,7 +259,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LoggerConfig:
-    """Where metrics go (``configs/logger/*.yaml``); ``metrics.jsonl`` in the run dir is always written."""
+    """Where metrics go (``vau_r1/configs/logger/*.yaml``); ``metrics.jsonl`` in the run dir is always written."""
 
     backend: str = "none"
     project: str = "vau-r1"

@@ -14,7 +14,8 @@ Stages (:func:`run_demo`), each the same entry point a user would call::
                 probes) and on the shifted split (vau_r1.eval.pipeline; greedy; the training prompts)
     7 report    table.md / results.json / reward_curve.png (vau_r1.demo_report)
 
-The stage configs are composed from ``configs/train.yaml`` and ``configs/eval/eval.yaml`` with Hydra overrides
+The stage configs are composed from ``vau_r1/configs/train.yaml`` and ``vau_r1/configs/eval/eval.yaml`` with Hydra
+overrides
 (:func:`sft_overrides`, :func:`grpo_overrides`, :func:`eval_overrides`). Each training run folder keeps its
 overrides in ``overrides.txt``, so a stage can be rerun by hand: ``vau-r1 train $(cat overrides.txt)``.
 """
@@ -65,7 +66,7 @@ def _schedule(steps: int, warmup_steps: int) -> list[str]:
 
 
 def sft_overrides(opts: DemoOptions, data_root: Path, corpus: Path) -> list[str]:
-    """Overrides of ``configs/train.yaml`` for SFT from scratch (warmup, then cosine decay to 0)."""
+    """Overrides of ``vau_r1/configs/train.yaml`` for SFT from scratch (warmup, then cosine decay to 0)."""
     steps = opts.sft_steps
     return [*_common_train(opts, "sft", data_root, steps, opts.sft_batch, opts.sft_lr), "algorithm=sft",
             "sft.think=false", *_schedule(steps, min(50, steps // 10)), *_tiny_overrides(opts, corpus)]  # fmt: skip
@@ -91,7 +92,7 @@ def grpo_overrides(opts: DemoOptions, data_root: Path, init: Path, normal_iou: f
 
 
 def eval_overrides(opts: DemoOptions, model: str, task: str, split_root: Path, out: Path, **keys: Any) -> list[str]:
-    """Overrides of ``configs/eval/eval.yaml``: training-matched prompts and tiny_cpu sampling, greedy decoding."""
+    """Overrides of ``vau_r1/configs/eval/eval.yaml``: training-matched prompts, tiny_cpu sampling, greedy decoding."""
     extra = [f"{key}={value}" for key, value in keys.items()]
     return [
         f"model={model}", f"task={task}", "protocol=matched_no_think", "video_preset=tiny_cpu",

@@ -3,7 +3,7 @@
 The same entry point runs on one process, under ``torchrun --nproc_per_node N`` or under
 ``accelerate launch``. ``ACCELERATE_USE_CPU=1`` (or ``trainer.cpu=true``) runs real multi-process
 gloo DDP on CPU. ``trainer.strategy`` picks DDP, DeepSpeed ZeRO-2/3 or FSDP2 from the accelerate
-configs in ``configs/accelerate/`` (``auto``: whatever ``accelerate launch --config_file`` set up, else DDP);
+configs in ``vau_r1/configs/accelerate/`` (``auto``: whatever ``accelerate launch --config_file`` set up, else DDP);
 without a GPU, DeepSpeed and FSDP2 run on the CPU over gloo.
 
 Sharding is over **prompts**: every rank draws its own prompts from one shared shuffled order and
@@ -28,12 +28,14 @@ import torch
 from accelerate import Accelerator, PartialState
 from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataParallelPlugin, InitProcessGroupKwargs
 
+from vau_r1.resources import config_dir
+
 logger = logging.getLogger(__name__)
 
 #: ``trainer.strategy`` values: ``auto`` (the launcher decides) or a file of :data:`ACCELERATE_CONFIGS`.
 STRATEGIES: tuple[str, ...] = ("auto", "ddp", "zero2", "zero3", "zero3_offload", "fsdp2")
 #: The accelerate launch configs (``accelerate launch --config_file`` reads the same files).
-ACCELERATE_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "accelerate"
+ACCELERATE_CONFIGS = config_dir("accelerate")
 # accelerate config keys → plugin fields (the keys `accelerate launch` turns into ACCELERATE_*/FSDP_* variables).
 _DEEPSPEED_FIELDS = {
     "zero_stage": "zero_stage", "offload_optimizer_device": "offload_optimizer_device",
@@ -56,7 +58,7 @@ def strategy_plugins(strategy: str) -> tuple[dict[str, Any], str]:
     """Accelerator keyword arguments (``deepspeed_plugin`` / ``fsdp_plugin``) and mixed precision of a strategy.
 
     Args:
-        strategy: a name of :data:`STRATEGIES` other than ``auto`` (``configs/accelerate/<name>.yaml``), or the
+        strategy: a name of :data:`STRATEGIES` other than ``auto`` (``vau_r1/configs/accelerate/<name>.yaml``), or the
             path of an accelerate config file.
 
     Raises:

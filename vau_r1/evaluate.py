@@ -1,6 +1,6 @@
 """Evaluation entry point (Hydra): a model on one VAU-Bench split and task → predictions → metrics → report.
 
-Launch (any ``key=value`` override of ``configs/eval/eval.yaml`` works)::
+Launch (any ``key=value`` override of ``vau_r1/configs/eval/eval.yaml`` works)::
 
     vau-r1 eval run model=outputs/qa_grpo_qwen2_5_vl_3b task=qa protocol=paper_think \\
         annotations=$VAU_DATA_ROOT/annotations/test_msad.csv video_root=$VAU_DATA_ROOT/videos source=msad
@@ -17,7 +17,6 @@ and the checkpoint's training sampling). The run writes into ``output_dir`` (see
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import hydra
@@ -25,12 +24,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vau_r1.eval.settings import EvalConfig
+from vau_r1.resources import config_dir
 
 logger = logging.getLogger("vau_r1.evaluate")
 
-#: The evaluation's config root ``configs/eval/``; absolute, so Hydra finds it however the module is imported.
-#: (Not ``configs/``: its ``model/`` and ``video/`` groups would capture the ``model=`` and ``video=`` keys.)
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs" / "eval")
+#: The evaluation's config root ``vau_r1/configs/eval/``; absolute, so Hydra finds it however the module is imported.
+#: (Not ``vau_r1/configs/``: its ``model/`` and ``video/`` groups would capture the ``model=`` and ``video=`` keys.)
+CONFIG_DIR = str(config_dir("eval"))
 
 
 def run(cfg: DictConfig, **kwargs: Any) -> Any:

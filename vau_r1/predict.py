@@ -157,7 +157,7 @@ def predict_video(
     Args:
         video: the video file.
         model: model reference (:func:`vau_r1.eval.loading.resolve_model_ref`).
-        video_preset: ``auto`` or a name in ``configs/video/``.
+        video_preset: ``auto`` or a name in ``vau_r1/configs/video/``.
         prompt_preset: prompt preset (``default``, ``paper_eval_think``, ...).
         settings: decoding settings (default: greedy, 512 new tokens).
         model_load: :data:`vau_r1.eval.loading.LOAD_KEYS` settings.

@@ -26,6 +26,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vau_r1.config import ConfigError, RunConfig
+from vau_r1.resources import CONFIG_ROOT
 
 logger = logging.getLogger("vau_r1.train")
 
@@ -97,7 +98,7 @@ def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
         model_cfg = ModelConfig(**run_cfg.model)
     except TypeError as error:  # unknown or missing keys
         fields = sorted(ModelConfig.__dataclass_fields__)
-        raise ConfigError(f"model: {error}; valid keys are {fields} (configs/model/*.yaml)") from error
+        raise ConfigError(f"model: {error}; valid keys are {fields} (vau_r1/configs/model/*.yaml)") from error
     accelerator = build_accelerator(run_cfg.trainer.cpu, run_cfg.trainer.mixed_precision, run_cfg.trainer.strategy)
     if run_cfg.trainer.torch_threads is not None:
         torch.set_num_threads(run_cfg.trainer.torch_threads)
@@ -138,8 +139,8 @@ def run(cfg: DictConfig, until_step: int | None = None) -> Any:
     return trainer
 
 
-#: The repository's ``configs/`` folder; absolute, so Hydra finds it however the module is imported.
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
+#: The package's config tree (vau_r1.resources.CONFIG_ROOT); absolute, so Hydra finds it from any folder.
+CONFIG_DIR = str(CONFIG_ROOT)
 
 
 @hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="train")

@@ -17,7 +17,7 @@ kind           class               event
 With ``appearance_cue`` a square of the class colour (:data:`MARKER_RGB`) is also drawn in exactly the frames
 whose time ``index / fps`` lies in the span: a tiny model learns such appearance-coded events, not motion-only
 ones. The square is ``marker_px`` wide and sits on a grid of ``marker_px`` cells, so when a frame's short side
-is resized to four vision patches (64 px → 56 px, ``configs/video/tiny_cpu.yaml``) it fills one patch exactly.
+is resized to four vision patches (64 px → 56 px, ``vau_r1/configs/video/tiny_cpu.yaml``) it fills one patch exactly.
 
 A *style* (:data:`~vau_r1.bench.styles.STYLES`: ``default``, ``shifted``) sets the scene colours and the camera
 layout only; events, marker colours and the marker grid are the same in every style.

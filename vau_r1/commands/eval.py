@@ -110,7 +110,8 @@ def register_judge(commands: argparse._SubParsersAction) -> None:
     judge.add_argument("--predictions", required=True, help="reasoning predictions: .csv (paper) or .jsonl")
     judge.add_argument("--annotations", required=True, help="VAU-Bench annotation CSV with the ground truth")
     judge.add_argument("--source", choices=SOURCES, help="dataset of unprefixed video names (test CSVs)")
-    judge.add_argument("--judge", default="deepseek", help="judge config: a name in configs/judge/ or a YAML path")
+    judge.add_argument("--judge", default="deepseek", help="judge config: a name in vau_r1/configs/judge/ or a YAML "
+                       "path")
     judge.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="judge config overrides")
     judge.add_argument("--output-dir", help="where the judge writes (default: <predictions folder>/judge)")
     judge.add_argument("--json", action="store_true", help="print the summary as one JSON object")

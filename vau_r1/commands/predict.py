@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gt-span", nargs=2, type=float, metavar=("START_S", "END_S"), help="ground-truth span")
     parser.add_argument("--out", help="timeline PNG to write (default: <video name>_timeline.png here)")
     parser.add_argument("--video-preset", default="auto",
-                        help="configs/video/ preset; auto: the checkpoint's training sampling, else paper_eval_tag")
+                        help="vau_r1/configs/video/ preset; auto: the checkpoint's training sampling, else "
+                        "paper_eval_tag")
     parser.add_argument("--prompt-preset", default="default", help="prompt preset (default, paper_eval_think, ...)")
     parser.add_argument("--max-new-tokens", type=int, default=512, help="completion cap per prompt, in tokens")
     parser.add_argument("--dtype", default="auto", help="auto, bfloat16, float16 or float32")

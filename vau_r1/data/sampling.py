@@ -12,19 +12,19 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
 from vau_r1.data.backends import BACKENDS
+from vau_r1.resources import config_dir
 
 #: Frames per temporal patch of the Qwen2/2.5-VL vision encoder (``second_per_grid_ts = 2 / sample_fps``).
 TEMPORAL_PATCH_SIZE = 2
 #: ``qwen_vl_utils.VIDEO_TOTAL_PIXELS`` default: 90% of a 128k-token context, in pixels.
 QWEN_DEFAULT_TOTAL_PIXELS = int(128000 * 28 * 28 * 0.9)
-#: Repository folder holding the ``video`` config group (``configs/video/<name>.yaml``).
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "video"
+#: Repository folder holding the ``video`` config group (``vau_r1/configs/video/<name>.yaml``).
+PRESET_DIR = config_dir("video")
 _RESIZE_CHUNK_FRAMES = 32  # frames resized at once, to bound the float32 working memory
 
 
@@ -86,7 +86,7 @@ class VideoConfig:
 
     @classmethod
     def from_preset(cls, name: str) -> VideoConfig:
-        """Load the preset ``configs/video/<name>.yaml``, e.g. ``paper_train``, ``paper_eval_qa``, ``tiny_cpu``."""
+        """Load the preset ``vau_r1/configs/video/<name>.yaml`` (``paper_train``, ``tiny_cpu``, ...)."""
         from omegaconf import OmegaConf
 
         path = PRESET_DIR / f"{name}.yaml"

@@ -29,7 +29,7 @@ __all__ = ["Generation", "GenerationSettings", "VisionIdTokenizer", "batch_seed"
 
 @dataclass(frozen=True)
 class GenerationSettings:
-    """Decoding settings (the ``generation`` section of ``configs/eval.yaml``).
+    """Decoding settings (the ``generation`` section of ``vau_r1/configs/eval.yaml``).
 
     Attributes:
         max_new_tokens: completion cap in tokens (the paper's eval: 1024).

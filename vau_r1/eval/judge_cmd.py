@@ -18,13 +18,14 @@ from typing import Any
 from vau_r1.data.annotations import load_annotations
 from vau_r1.eval.reasoning import judge_records
 from vau_r1.judge import COLUMNS, JudgeConfig, JudgeReport, load_judge_config, read_predictions_csv
+from vau_r1.resources import config_dir
 
 __all__ = ["JUDGE_CONFIG_DIR", "judge_file", "judge_table", "read_reasoning_predictions", "resolve_judge_config"]
 
 logger = logging.getLogger(__name__)
 
-#: ``configs/judge/`` of the repository: ``--judge deepseek`` means ``configs/judge/deepseek.yaml``.
-JUDGE_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "judge"
+#: ``vau_r1/configs/judge/`` of the repository: ``--judge deepseek`` means ``vau_r1/configs/judge/deepseek.yaml``.
+JUDGE_CONFIG_DIR = config_dir("judge")
 
 
 def resolve_judge_config(name_or_path: str, overrides: Sequence[str] | Mapping[str, Any] = ()) -> JudgeConfig:

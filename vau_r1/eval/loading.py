@@ -37,7 +37,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: :class:`ModelConfig` fields an evaluation may set (``model_load`` in ``configs/eval.yaml``).
+#: :class:`ModelConfig` fields an evaluation may set (``model_load`` in ``vau_r1/configs/eval.yaml``).
 LOAD_KEYS: tuple[str, ...] = (
     "family", "dtype", "attn_implementation", "rope_index", "revision", "local_files_only", "trust_remote_code",
 )  # fmt: skip

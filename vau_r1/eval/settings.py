@@ -1,4 +1,4 @@
-"""The validated configuration of ``vau-r1 eval run`` (``configs/eval/eval.yaml``; every key is documented there).
+"""The validated configuration of ``vau-r1 eval run`` (``vau_r1/configs/eval/eval.yaml``: every key documented).
 
 :meth:`EvalConfig.from_dict` checks the composed config once, at startup, and names the key and the fix
 in every error. :func:`resolve_video_config` turns ``video_preset`` (plus ``video`` overrides) into the
@@ -121,7 +121,8 @@ class EvalConfig:
         try:
             return cls(**values, generation=generation)
         except TypeError as error:
-            message = f"configs/eval/eval.yaml: {error}; set the required keys (model, annotations, video_root, task)"
+            message = (f"vau_r1/configs/eval/eval.yaml: {error}; set the required keys (model, annotations, "
+                       "video_root, task)")
             raise ConfigError(message) from error
 
     def judge_config(self) -> Any:
@@ -158,7 +159,7 @@ class EvalConfig:
 def resolve_video_config(cfg: EvalConfig, manifest: dict[str, Any] | None) -> tuple[str, VideoConfig]:
     """The video sampling of the run: ``(preset name used, config)``.
 
-    ``video_preset`` is a file of ``configs/video/``, ``paper_eval`` (the paper's eval sampling of the
+    ``video_preset`` is a file of ``vau_r1/configs/video/``, ``paper_eval`` (the paper's eval sampling of the
     task) or ``checkpoint`` (the sampling recorded in the checkpoint's manifest; ``paper_train`` for a
     model without one). ``video`` overrides single fields on top.
 

@@ -4,7 +4,7 @@ Typical use (the key is read from the variable named in the config, ``DEEPSEEK_A
 
     from vau_r1.judge import JudgeRow, judge_rows, load_judge_config
 
-    config = load_judge_config("configs/judge/deepseek.yaml")
+    config = load_judge_config("vau_r1/configs/judge/deepseek.yaml")
     report = judge_rows(rows, config, cache_path="outputs/judge/cache.jsonl", output_dir="outputs/judge")
     report.to_dict()  # {"CLS": ..., "KM": ..., "FLU": ..., "INF": ..., "FAC": ..., "Total": ..., "n_judged": ...}
 

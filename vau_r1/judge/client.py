@@ -35,7 +35,7 @@ _ERROR_BODY_CHARS = 300
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """Judge endpoint and policy; the keys of ``configs/judge/*.yaml`` (documented there).
+    """Judge endpoint and policy; the keys of ``vau_r1/configs/judge/*.yaml`` (documented there).
 
     Attributes:
         base_url: OpenAI-compatible API root (``https://api.deepseek.com``, ``http://127.0.0.1:8000/v1``).
@@ -73,7 +73,8 @@ class JudgeConfig:
     def __post_init__(self) -> None:
         for key in ("base_url", "model", "api_key_env"):
             if not isinstance(getattr(self, key), str) or getattr(self, key) in ("", "???"):
-                raise ValueError(f"judge.{key} must be set (got {getattr(self, key)!r}); see configs/judge/*.yaml")
+                raise ValueError(f"judge.{key} must be set (got {getattr(self, key)!r}); see "
+                                 "vau_r1/configs/judge/*.yaml")
         checks = {
             "timeout_s": self.timeout_s > 0, "max_retries": self.max_retries >= 0,
             "backoff_base_s": self.backoff_base_s >= 0, "backoff_max_s": self.backoff_max_s >= 0,
@@ -90,7 +91,7 @@ class JudgeConfig:
 
 
 def load_judge_config(path: str | Path, **overrides: Any) -> JudgeConfig:
-    """Read ``configs/judge/<name>.yaml`` (plus keyword overrides) into a validated :class:`JudgeConfig`.
+    """Read ``vau_r1/configs/judge/<name>.yaml`` (plus keyword overrides) into a validated :class:`JudgeConfig`.
 
     Raises:
         ValueError: a required key is still ``???`` or the file has keys :class:`JudgeConfig` does not know.
