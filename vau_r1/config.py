@@ -51,7 +51,7 @@ class GRPOConfig:
     num_generations: int = 4
     temperature: float = 1.0
     top_p: float = 1.0
-    top_k: int = 0
+    top_k: int = 50
     max_prompt_tokens: int | None = None
     max_completion_tokens: int = 1024
     beta: float = 0.04
