@@ -20,6 +20,7 @@ from vau_r1 import __version__
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("data", "vau_r1.commands.data"),
     ("demo", "vau_r1.commands.demo"),
+    ("env", "vau_r1.commands.env"),
     ("eval", "vau_r1.commands.eval"),
     ("predict", "vau_r1.commands.predict"),
 )
