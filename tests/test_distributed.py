@@ -62,6 +62,8 @@ def test_sampling_seeds_differ_by_rank_and_step_and_are_reproducible():
     assert sampling_seed(42, 1, 7) == sampling_seed(42, 1, 7)
 
 
+# slow: a two-process DDP run of the CLI (gloo), about 11 s.
+@pytest.mark.slow
 def test_two_process_ddp_run_of_the_cli_keeps_ranks_identical(tmp_path):
     # About 10-25 s on 2 cores: torchrun, two interpreters importing torch/transformers, 4 GRPO steps (gloo DDP).
     out = tmp_path / "run"

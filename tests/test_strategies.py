@@ -112,6 +112,8 @@ def check_resume(tmp_path: Path, overrides: list[str], reference: dict[str, torc
     assert [k for k in reference if not torch.equal(params[k], reference[k])] == []
 
 
+# slow: a two-process run (gloo); the first DeepSpeed run on a machine also builds its CPU Adam extension (minutes).
+@pytest.mark.slow
 @needs_deepspeed
 def test_zero2_trains_and_saves_a_loadable_model(tmp_path):
     # About 15 s (a torchrun launch; imports dominate). Resuming from a DeepSpeed checkpoint is tested on ZeRO-3.
@@ -119,6 +121,8 @@ def test_zero2_trains_and_saves_a_loadable_model(tmp_path):
     check_run(tmp_path / "run")
 
 
+# slow: a two-process run (gloo); the first DeepSpeed run on a machine also builds its CPU Adam extension (minutes).
+@pytest.mark.slow
 @needs_deepspeed
 def test_zero3_trains_with_a_rank_that_lost_its_video_saves_and_resumes(tmp_path):
     # About 30 s (two launches). Rank 0's first prompt is undecodable: it runs a stand-in prompt (zero weight) so
@@ -133,6 +137,8 @@ def test_zero3_trains_with_a_rank_that_lost_its_video_saves_and_resumes(tmp_path
     check_resume(tmp_path, overrides, params)
 
 
+# slow: a two-process FSDP2 run (gloo), about 25 s.
+@pytest.mark.slow
 def test_fsdp2_trains_with_accumulation_saves_and_resumes(tmp_path):
     # About 25 s (two launches), two steps of two micro-batches each.
     overrides = ["trainer.strategy=fsdp2", "trainer.gradient_accumulation_steps=2", "trainer.per_device_batch_size=1"]
