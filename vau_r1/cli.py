@@ -28,6 +28,22 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 #: Command words whose remaining arguments are Hydra overrides, passed through as they are to the module's
 #: ``main`` (argparse entries only list them in ``--help``).
 HYDRA_COMMANDS: dict[tuple[str, ...], str] = {("train",): "vau_r1.train", ("eval", "run"): "vau_r1.evaluate"}
+#: Module of a Hydra command → (its primary config's name, the validator of the composed config).
+HYDRA_CONFIGS: dict[str, tuple[str, str]] = {"vau_r1.train": ("train", "vau_r1.config:RunConfig"),
+                                             "vau_r1.evaluate": ("eval", "vau_r1.eval.settings:EvalConfig")}
+
+
+def _config_error(module_name: str, args: list[str]) -> str | None:
+    """A short message for a config mistake in ``args`` (:mod:`vau_r1.commands.preflight`), or ``None``."""
+    from omegaconf import OmegaConf
+
+    from vau_r1.commands.preflight import preflight
+
+    name, validator = HYDRA_CONFIGS[module_name]
+    class_module, _, class_name = validator.partition(":")
+    schema = getattr(importlib.import_module(class_module), class_name)
+    config_dir = importlib.import_module(module_name).CONFIG_DIR
+    return preflight(config_dir, name, args, lambda cfg: schema.from_dict(OmegaConf.to_container(cfg, resolve=True)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     for words, module_name in HYDRA_COMMANDS.items():
         if tuple(argv[: len(words)]) == words:
-            sys.argv = [f"vau-r1 {' '.join(words)}", *argv[len(words) :]]
+            command, rest = " ".join(words), argv[len(words) :]
+            if message := _config_error(module_name, rest):
+                hint = "(HYDRA_FULL_ERROR=1 shows Hydra's report and the traceback)"
+                print(f"vau-r1 {command}: error: {message}\n{hint}", file=sys.stderr)
+                return 2
+            sys.argv = [f"vau-r1 {command}", *rest]
             importlib.import_module(module_name).main()
             return 0
     parser = build_parser()
