@@ -31,3 +31,15 @@ def test_eval_run_typo_names_the_key(capsys, monkeypatch, tmp_path) -> None:
             f"output_dir={tmp_path}"]  # fmt: skip
     assert main(args) == 2
     assert "batch_sise: no such key in the top level; did you mean batch_size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("words", [["train"], ["eval", "run"]])
+def test_hydra_help_lists_the_groups_without_the_heavy_modules(words, capsys) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from vau_r1.cli import main; rc = main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'help imported torch'; sys.exit(rc)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, *words, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"vau-r1 {' '.join(words)} is powered by Hydra" in done.stdout and "Configuration groups" in done.stdout

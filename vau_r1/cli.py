@@ -15,6 +15,7 @@ import os
 import sys
 
 from vau_r1 import __version__
+from vau_r1.resources import config_dir as config_dir_of
 
 #: (command name, module) pairs; the module's ``register`` adds the subcommand's parser.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -28,9 +29,12 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 #: Command words whose remaining arguments are Hydra overrides, passed through as they are to the module's
 #: ``main`` (argparse entries only list them in ``--help``).
 HYDRA_COMMANDS: dict[tuple[str, ...], str] = {("train",): "vau_r1.train", ("eval", "run"): "vau_r1.evaluate"}
-#: Module of a Hydra command → (its primary config's name, the validator of the composed config).
-HYDRA_CONFIGS: dict[str, tuple[str, str]] = {"vau_r1.train": ("train", "vau_r1.config:RunConfig"),
-                                             "vau_r1.evaluate": ("eval", "vau_r1.eval.settings:EvalConfig")}
+#: Module of a Hydra command → (its config folder under vau_r1/configs, primary config, validator of the config).
+HYDRA_CONFIGS: dict[str, tuple[str, str, str]] = {
+    "vau_r1.train": ("", "train", "vau_r1.config:RunConfig"),
+    "vau_r1.evaluate": ("eval", "eval", "vau_r1.eval.settings:EvalConfig"),
+}
+_HELP_FLAGS = ("--help", "-h", "--hydra-help")
 
 
 def _config_error(module_name: str, args: list[str]) -> str | None:
@@ -39,11 +43,26 @@ def _config_error(module_name: str, args: list[str]) -> str | None:
 
     from vau_r1.commands.preflight import preflight
 
-    name, validator = HYDRA_CONFIGS[module_name]
+    folder, name, validator = HYDRA_CONFIGS[module_name]
     class_module, _, class_name = validator.partition(":")
     schema = getattr(importlib.import_module(class_module), class_name)
-    config_dir = importlib.import_module(module_name).CONFIG_DIR
+    config_dir = str(config_dir_of(folder))
     return preflight(config_dir, name, args, lambda cfg: schema.from_dict(OmegaConf.to_container(cfg, resolve=True)))
+
+
+def _hydra_help(module_name: str, command: str, args: list[str]) -> int:
+    """Hydra's ``--help`` for a command without importing its (torch-heavy) module: a config-only Hydra app."""
+    import hydra
+
+    folder, name, _ = HYDRA_CONFIGS[module_name]
+
+    @hydra.main(version_base=None, config_path=str(config_dir_of(folder)), config_name=name)
+    def _app(cfg: object) -> None:  # never called: Hydra prints the help and exits first
+        raise AssertionError("help only")
+
+    sys.argv = [f"vau-r1 {command}", *args, f"hydra.help.app_name='vau-r1 {command}'"]
+    _app()
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     for words, module_name in HYDRA_COMMANDS.items():
         if tuple(argv[: len(words)]) == words:
             command, rest = " ".join(words), argv[len(words) :]
+            if any(flag in rest for flag in _HELP_FLAGS):
+                return _hydra_help(module_name, command, rest)
             if message := _config_error(module_name, rest):
                 hint = "(HYDRA_FULL_ERROR=1 shows Hydra's report and the traceback)"
                 print(f"vau-r1 {command}: error: {message}\n{hint}", file=sys.stderr)
