@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_bench import _decode, _flags
 
 from vau_r1.bench import (
     MARKER_RGB,
@@ -25,7 +26,6 @@ from vau_r1.bench import (
 )
 from vau_r1.data.annotations import COLUMNS, load_annotations
 from vau_r1.data.paths import resolve_video
-from vau_r1.data.synthetic import event_flags
 from vau_r1.data.video import VideoConfig, load_clip
 
 #: 56x56 frames with a 14 px marker (one vision patch); the demo itself (vau_r1.demo_data.CLIP) uses 28 px.
@@ -38,19 +38,9 @@ def shifted(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkInfo:
     return write_benchmark(tmp_path_factory.mktemp("shifted") / "syn", **SHIFTED)
 
 
-def _decode(path: Path) -> np.ndarray:
-    """Every frame, uint8 [T, H, W, 3], with PyAV."""
-    import av
-
-    with av.open(str(path)) as container:
-        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
-
-
 def _marker_frames(frames: np.ndarray, color: tuple[int, int, int], marker_px: int) -> list[int]:
-    """Indices of frames where at least half a marker's area has ``color`` (±60 per channel)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
-    fraction = 0.5 * marker_px**2 / (frames.shape[1] * frames.shape[2])
-    return [i for i, flag in enumerate(event_flags(tensor, color, min_fraction=fraction)) if flag]
+    """Indices of the frames where at least half a marker's area has ``color`` (:func:`test_bench._flags`)."""
+    return [i for i, flag in enumerate(_flags(np.ascontiguousarray(frames), color, marker_px)) if flag]
 
 
 def _near(frames: np.ndarray, colors: list[tuple[int, int, int]], tolerance: int = 12) -> float:

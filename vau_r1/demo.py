@@ -61,7 +61,8 @@ def _common_train(opts: DemoOptions, run: str, data_root: Path, steps: int, batc
     ]  # fmt: skip
 
 
-def _schedule(steps: int, warmup_steps: int) -> list[str]:
+def _schedule(warmup_steps: int) -> list[str]:
+    """Linear warmup over ``warmup_steps``, then cosine decay to 0 (every stage's schedule)."""
     return [f"trainer.warmup_steps={warmup_steps}", "trainer.lr_scheduler=cosine"]
 
 
@@ -69,14 +70,14 @@ def sft_overrides(opts: DemoOptions, data_root: Path, corpus: Path) -> list[str]
     """Overrides of ``vau_r1/configs/train.yaml`` for SFT from scratch (warmup, then cosine decay to 0)."""
     steps = opts.sft_steps
     return [*_common_train(opts, "sft", data_root, steps, opts.sft_batch, opts.sft_lr), "algorithm=sft",
-            "sft.think=false", *_schedule(steps, min(50, steps // 10)), *_tiny_overrides(opts, corpus)]  # fmt: skip
+            "sft.think=false", *_schedule(min(50, steps // 10)), *_tiny_overrides(opts, corpus)]  # fmt: skip
 
 
 def control_overrides(opts: DemoOptions, data_root: Path, init: Path) -> list[str]:
     """Continued SFT from ``init`` on the fresh clips: GRPO's peak LR and schedule, no re-warm."""
     steps = opts.control
     return [*_common_train(opts, "sft_continued", data_root, steps, opts.sft_batch, opts.rl_lr), "algorithm=sft",
-            "sft.think=false", *_schedule(steps, 0), f"model.name_or_path={init}", "model.tiny=null"]  # fmt: skip
+            "sft.think=false", *_schedule(0), f"model.name_or_path={init}", "model.tiny=null"]  # fmt: skip
 
 
 def grpo_overrides(opts: DemoOptions, data_root: Path, init: Path, normal_iou: float) -> list[str]:
@@ -87,7 +88,7 @@ def grpo_overrides(opts: DemoOptions, data_root: Path, init: Path, normal_iou: f
         *_common_train(opts, "sft_grpo", data_root, opts.grpo_steps, opts.grpo_prompts, opts.rl_lr),
         "algorithm=grpo", f"model.name_or_path={init}", "model.tiny=null", f"rewards.funcs={rewards}",
         f"grpo.num_generations={opts.grpo_generations}", "grpo.max_completion_tokens=32", "grpo.top_k=0",
-        "grpo.beta=0.0", "grpo.scale_rewards=none", "grpo.loss_type=dr_grpo", *_schedule(opts.grpo_steps, 0),
+        "grpo.beta=0.0", "grpo.scale_rewards=none", "grpo.loss_type=dr_grpo", *_schedule(0),
     ]  # fmt: skip
 
 

@@ -81,7 +81,7 @@ def write_bpe_corpus(csvs: Sequence[Path], tasks: Sequence[str], preset: str, pa
         table = load_annotations(csv_path)
         for task in tasks:
             for sample in table.usable(task, purpose="train"):
-                messages = build_messages(sample, task, preset, video="clip.mp4", duration_s=8.0)
+                messages = build_messages(sample, task, preset, video="clip.mp4", duration_s=CLIP["duration_s"])
                 lines.extend(_texts(messages))
                 lines.append(target_text(sample, task, preset))
     unique = list(dict.fromkeys(line.replace("\n", " ") for line in lines))

@@ -16,6 +16,7 @@ from typing import Any
 
 from vau_r1.demo_plot import plot_reward_curve, reward_change
 from vau_r1.demo_tables import markdown_report, markdown_table, summary_lines
+from vau_r1.metrics import RECALL_THRESHOLDS
 
 __all__ = ["DELTA_KEYS", "baseline_rows", "build_results", "markdown_table", "model_row", "probe_scores",
            "summary_lines", "write_outputs"]  # fmt: skip
@@ -45,6 +46,11 @@ def _probed(report: Any, metric: str, prefix: str) -> dict[str, Any]:
     return out
 
 
+def _recalls(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``tag_r03``/``tag_r05``/``tag_r07`` of a TAG metrics dict (``r@0.3`` ...)."""
+    return {f"tag_r{str(k).replace('.', '')}": metrics.get(f"r@{k}") for k in RECALL_THRESHOLDS}
+
+
 def model_row(label: str, reports: dict[str, Any]) -> dict[str, Any]:
     """One model's row (percentages; ``*_ci`` are 95% bootstrap intervals over the clips).
 
@@ -58,7 +64,7 @@ def model_row(label: str, reports: dict[str, Any]) -> dict[str, Any]:
     row.update(_value(tag, "decision_accuracy", "decision_accuracy"), **_probed(tag, "decision_accuracy",
                                                                                 "decision_accuracy"))  # fmt: skip
     row.update(_value(tag, "miou", "tag_miou"), **_probed(tag, "miou", "tag_miou"))
-    row.update({f"tag_r{str(k).replace('.', '')}": tag.metrics.get(f"r@{k}") for k in (0.3, 0.5, 0.7)})
+    row.update(_recalls(tag.metrics))
     reverse = tag.probes.get("reverse")
     row["tag_reverse_shift_s"] = (reverse.span or {}).get("mean_abs_centre_shift_s") if reverse else None
     row["tag_reverse_mirrored_miou"] = (reverse.span or {}).get("mirrored_miou") if reverse else None
@@ -87,7 +93,7 @@ def baseline_rows(reports: dict[str, Any]) -> list[dict[str, Any]]:
         if key == "decision_accuracy":
             row["tag_miou"] = base.metrics.get("miou")
             row["shift_tag_miou"] = shifted.metrics.get("miou") if shifted else None
-            row.update({f"tag_r{str(k).replace('.', '')}": base.metrics.get(f"r@{k}") for k in (0.3, 0.5, 0.7)})
+            row.update(_recalls(base.metrics))
         rows.append(row)
     return rows
 
