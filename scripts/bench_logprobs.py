@@ -31,7 +31,7 @@ import time
 
 import torch
 
-from vau_r1.grpo.logprobs import DEFAULT_CHUNK_TOKENS, chunked_logprobs, token_logprobs
+from vau_r1.policy.logprobs import DEFAULT_CHUNK_TOKENS, chunked_logprobs, token_logprobs
 
 VARIANTS = ("naive", "rowwise", "chunked")
 

@@ -9,10 +9,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NGPUS="${NGPUS:-1}"
 if [ -n "${DRY_RUN:-}" ]; then
-  echo "NGPUS=$NGPUS vau_r1.evaluate $*"
+  echo "NGPUS=$NGPUS vau_r1.apps.evaluate $*"
   exit 0
 fi
 if [ "$NGPUS" -gt 1 ]; then
-  exec torchrun --standalone --nproc_per_node "$NGPUS" -m vau_r1.evaluate "$@"
+  exec torchrun --standalone --nproc_per_node "$NGPUS" -m vau_r1.apps.evaluate "$@"
 fi
-exec python -m vau_r1.evaluate "$@"
+exec python -m vau_r1.apps.evaluate "$@"

@@ -14,13 +14,13 @@ NGPUS="${NGPUS:-1}"
 NNODES="${NNODES:-1}"
 export TOKENIZERS_PARALLELISM="${TOKENIZERS_PARALLELISM:-false}"
 if [ -n "${DRY_RUN:-}" ]; then
-  echo "NGPUS=$NGPUS vau_r1.train $*"
+  echo "NGPUS=$NGPUS vau_r1.apps.train $*"
   exit 0
 fi
 
 if [ "$NNODES" -gt 1 ]; then
   : "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0 when NNODES > 1}"
   exec torchrun --nnodes "$NNODES" --node_rank "${NODE_RANK:-0}" --nproc_per_node "$NGPUS" \
-    --master_addr "$MASTER_ADDR" --master_port "${MASTER_PORT:-29500}" -m vau_r1.train "$@"
+    --master_addr "$MASTER_ADDR" --master_port "${MASTER_PORT:-29500}" -m vau_r1.apps.train "$@"
 fi
-exec torchrun --standalone --nproc_per_node "$NGPUS" -m vau_r1.train "$@"
+exec torchrun --standalone --nproc_per_node "$NGPUS" -m vau_r1.apps.train "$@"

@@ -28,7 +28,7 @@ from vau_r1.data.annotations import COLUMNS, load_annotations
 from vau_r1.data.paths import resolve_video
 from vau_r1.data.video import VideoConfig, load_clip
 
-#: 56x56 frames with a 14 px marker (one vision patch); the demo itself (vau_r1.demo_data.CLIP) uses 28 px.
+#: 56x56 frames with a 14 px marker (one vision patch); the demo itself (vau_r1.demo.data.CLIP) uses 28 px.
 DEMO = {"width": 56, "height": 56, "duration_s": 8.0, "fps": 4.0, "span_resolution_s": 0.5, "appearance_cue": True}
 SHIFTED = {"num_train": 4, "num_test": 4, "seed": 7, "style": "shifted", **DEMO}
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, get_scheduler
 
-from vau_r1 import checkpoint
 from vau_r1.data.video import VideoConfig
-from vau_r1.distributed import build_accelerator
+from vau_r1.engine import checkpoint
+from vau_r1.engine.distributed import build_accelerator
 from vau_r1.model.builder import ModelConfig, load_model_and_processor
 
 

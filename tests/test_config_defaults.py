@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from omegaconf import OmegaConf
 
-from vau_r1.config import GRPOConfig, SFTConfig, TrainerConfig
+from vau_r1.recipes.config import GRPOConfig, SFTConfig, TrainerConfig
 from vau_r1.resources import config_dir
 
 

@@ -10,9 +10,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from vau_r1.config import ConfigError, GRPOConfig, RunConfig, TrainerConfig
 from vau_r1.data.video import VideoConfig
 from vau_r1.model.builder import ModelConfig
+from vau_r1.recipes.config import ConfigError, GRPOConfig, RunConfig, TrainerConfig
 from vau_r1.resources import CONFIG_ROOT
 from vau_r1.rewards import build_rewards
 

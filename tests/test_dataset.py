@@ -7,7 +7,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from vau_r1.data.annotations import load_annotations
-from vau_r1.data.dataset import (
+from vau_r1.data.mini_bench import space_fraction_reward, write_mini_bench
+from vau_r1.data.video import VideoConfig, VideoError
+from vau_r1.engine.distributed import ShardedBatchSampler
+from vau_r1.tasks import reward_columns
+from vau_r1.tasks.dataset import (
     Example,
     ExampleBatch,
     Skipped,
@@ -15,10 +19,6 @@ from vau_r1.data.dataset import (
     collate_examples,
     load_training_samples,
 )
-from vau_r1.data.mini_bench import space_fraction_reward, write_mini_bench
-from vau_r1.data.video import VideoConfig, VideoError
-from vau_r1.distributed import ShardedBatchSampler
-from vau_r1.tasks import reward_columns
 
 TINY = VideoConfig.from_preset("tiny_cpu")
 

@@ -11,11 +11,11 @@ import pytest
 
 from vau_r1.cli import build_parser
 from vau_r1.commands.demo import options_from_args
-from vau_r1.demo import MODELS, compose, control_overrides, eval_overrides, grpo_overrides, sft_overrides
-from vau_r1.demo_options import SFT_STEPS_PER_GRPO_STEP, DemoOptions
-from vau_r1.demo_plot import plot_reward_curve, read_curve, reward_change
-from vau_r1.demo_report import baseline_rows, build_results, model_row
-from vau_r1.demo_tables import TEST_COLUMNS, markdown_report, seed_summary, summary_lines
+from vau_r1.demo.options import SFT_STEPS_PER_GRPO_STEP, DemoOptions
+from vau_r1.demo.plot import plot_reward_curve, read_curve, reward_change
+from vau_r1.demo.report import baseline_rows, build_results, model_row
+from vau_r1.demo.run import MODELS, compose, control_overrides, eval_overrides, grpo_overrides, sft_overrides
+from vau_r1.demo.tables import TEST_COLUMNS, markdown_report, seed_summary, summary_lines
 
 
 def _parse(*argv: str) -> tuple[DemoOptions, list[int] | None]:
@@ -55,8 +55,8 @@ def test_options_validate() -> None:
 def test_stage_overrides_compose_into_valid_run_configs(tmp_path: Path) -> None:
     from omegaconf import OmegaConf
 
-    from vau_r1 import train
-    from vau_r1.config import RunConfig
+    from vau_r1.apps import train
+    from vau_r1.recipes.config import RunConfig
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("a line\n", encoding="utf-8")
@@ -87,7 +87,7 @@ def test_stage_overrides_compose_into_valid_run_configs(tmp_path: Path) -> None:
 def test_eval_overrides_with_probes_compose(tmp_path: Path) -> None:
     from omegaconf import OmegaConf
 
-    from vau_r1 import evaluate
+    from vau_r1.apps import evaluate
     from vau_r1.eval.settings import EvalConfig
 
     (tmp_path / "test.csv").write_text("x\n", encoding="utf-8")
@@ -191,7 +191,7 @@ def test_quick_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_gate_failure_stops_before_grpo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vau_r1 import demo
+    from vau_r1.demo import run as demo
 
     calls: list[str] = []
     monkeypatch.setattr(demo, "generate_data", lambda opts: {"main": tmp_path, "val": tmp_path, "corpus": tmp_path})

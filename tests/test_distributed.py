@@ -13,7 +13,7 @@ import torch
 from omegaconf import OmegaConf
 from transformers import Qwen2_5_VLForConditionalGeneration
 
-from vau_r1.distributed import ShardedBatchSampler, sampling_seed
+from vau_r1.engine.distributed import ShardedBatchSampler, sampling_seed
 from vau_r1.model.builder import ModelConfig, load_model_and_processor
 from vau_r1.resources import CONFIG_ROOT
 
@@ -71,7 +71,7 @@ def test_two_process_ddp_run_of_the_cli_keeps_ranks_identical(tmp_path):
            "OMP_NUM_THREADS": "1"}  # fmt: skip
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "vau_r1.train", "experiment=debug_cpu", f"output_dir={out}", "grpo.max_completion_tokens=12",
+        "-m", "vau_r1.apps.train", "experiment=debug_cpu", f"output_dir={out}", "grpo.max_completion_tokens=12",
     ]  # fmt: skip
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

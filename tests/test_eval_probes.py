@@ -15,15 +15,15 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from vau_r1.apps.evaluate import CONFIG_DIR, run
 from vau_r1.bench import write_benchmark
-from vau_r1.config import ConfigError
 from vau_r1.data.annotations import load_annotations
 from vau_r1.data.video import VideoConfig, load_clip
 from vau_r1.data.vision import video_inputs
 from vau_r1.eval.probes import Probe
-from vau_r1.evaluate import CONFIG_DIR, run
 from vau_r1.model.builder import ModelConfig, load_model_and_processor
 from vau_r1.model.tokenizer import VIDEO_PAD_TOKEN
+from vau_r1.recipes.config import ConfigError
 
 Answer = Callable[[list[int], torch.Tensor], str]
 

@@ -17,17 +17,17 @@ from omegaconf.errors import MissingMandatoryValue
 from test_configs import _uncommented_keys
 from test_judge_client import DUMMY_KEY, KEY_ENV, FakeJudgeServer, ok, scores_json
 
+import vau_r1.apps.viz
 import vau_r1.eval.generation
 import vau_r1.eval.loading
-import vau_r1.viz
+from vau_r1.apps.evaluate import CONFIG_DIR, run
 from vau_r1.bench import write_benchmark
 from vau_r1.cli import main as cli_main
-from vau_r1.config import ConfigError
 from vau_r1.eval.report import EvalReport, markdown_table, pool_reports, read_report
 from vau_r1.eval.score import score_predictions
-from vau_r1.evaluate import CONFIG_DIR, run
 from vau_r1.model.builder import ModelConfig, load_model_and_processor
 from vau_r1.model.tokenizer import VIDEO_PAD_TOKEN
+from vau_r1.recipes.config import ConfigError
 
 TAG_METRICS = {"miou", "r@0.3", "r@0.5", "r@0.7"}
 
@@ -312,8 +312,9 @@ def test_eval_table_pools_reports_by_row_count(tmp_path, capsys):
 def test_two_processes_shard_the_videos_and_merge_one_report(bench, run_dir, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
-               "vau_r1.evaluate", f"model={run_dir}", "task=qa", f"output_dir={out}", *data_args(bench)]  # fmt: skip
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "vau_r1.apps.evaluate", f"model={run_dir}", "task=qa", f"output_dir={out}",
+               *data_args(bench)]  # fmt: skip
     result = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
@@ -323,7 +324,7 @@ def test_two_processes_shard_the_videos_and_merge_one_report(bench, run_dir, tmp
         assert "3 to go on this rank" in (out / f"eval_rank{rank}.log").read_text()
 
 
-@pytest.mark.parametrize("module", [vau_r1.eval.generation, vau_r1.eval.loading, vau_r1.viz])
+@pytest.mark.parametrize("module", [vau_r1.eval.generation, vau_r1.eval.loading, vau_r1.apps.viz])
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
@@ -349,8 +350,8 @@ def dry_run(script: str, **env: str) -> subprocess.CompletedProcess:
 
 def test_table_scripts_plan_every_paper_row():
     tag = dry_run("table_b_tag.sh").stdout.splitlines()
-    evals = [line for line in tag if "vau_r1.evaluate" in line]
-    assert len(evals) == 12 and sum("vau_r1.train experiment=tag_grpo_qwen2_5_vl_3b" in line for line in tag) == 1
+    evals = [line for line in tag if "vau_r1.apps.evaluate" in line]
+    assert len(evals) == 12 and sum("vau_r1.apps.train experiment=tag_grpo_qwen2_5_vl_3b" in line for line in tag) == 1
     assert {f"source={ds}" for ds in ("msad", "ecva", "ucf")} == {w for line in evals for w in line.split()
                                                                   if w.startswith("source=")}  # fmt: skip
     assert all("annotations=/data/vau/annotations/test_" in line and "video_root=/data/vau/videos" in line

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 import torch
 
-import vau_r1.grpo.logprobs
-from vau_r1.grpo.logprobs import chunked_logprobs, token_logprobs
+import vau_r1.policy.logprobs
+from vau_r1.policy.logprobs import chunked_logprobs, token_logprobs
 
 
 def _naive(
@@ -142,5 +142,5 @@ def test_chunked_rejects_bad_arguments() -> None:
 
 
 def test_docstring_examples() -> None:
-    result = doctest.testmod(vau_r1.grpo.logprobs)
+    result = doctest.testmod(vau_r1.policy.logprobs)
     assert result.attempted > 0 and result.failed == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vau_r1.data.schema import VideoSample
-from vau_r1.metrics import (
+from vau_r1.eval.metrics import (
     EvalResult,
     cls_metrics,
     match_predictions,

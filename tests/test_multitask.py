@@ -14,13 +14,13 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from vau_r1.config import ConfigError, DataConfig, reward_specs
-from vau_r1.data import dataset as dataset_module
-from vau_r1.data.dataset import VideoPromptDataset, load_task_samples, load_training_samples
+from vau_r1.apps.train import build_trainer
 from vau_r1.data.mini_bench import write_mini_bench
 from vau_r1.data.video import VideoConfig
+from vau_r1.recipes.config import ConfigError, DataConfig, reward_specs
 from vau_r1.resources import CONFIG_ROOT
-from vau_r1.train import build_trainer
+from vau_r1.tasks import dataset as dataset_module
+from vau_r1.tasks.dataset import VideoPromptDataset, load_task_samples, load_training_samples
 
 CONFIGS = CONFIG_ROOT
 TINY = VideoConfig.from_preset("tiny_cpu")
@@ -117,4 +117,4 @@ def test_one_grpo_step_on_mixed_tasks(tmp_path):
     for row, task in enumerate(t for t in tasks for _ in range(2)):
         assert math.isnan(iou[row]) == (task == "qa")  # IoU applies to TAG rows only
     assert not exp.rewards[:, names.index("accuracy")].isnan().any()
-    assert math.isfinite(trainer.last_metrics["train/loss"])
+    assert math.isfinite(trainer.engine.last_metrics["train/loss"])

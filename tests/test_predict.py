@@ -8,11 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+from vau_r1.apps.predict import _decide, resolve_predict_video_config, task_presets
+from vau_r1.apps.viz import DPI, FIGSIZE_IN, save_timeline_png
 from vau_r1.cli import main as cli_main
 from vau_r1.data.synthetic import write_synthetic_video
 from vau_r1.data.video import VideoConfig
-from vau_r1.predict import _decide, resolve_predict_video_config, task_presets
-from vau_r1.viz import DPI, FIGSIZE_IN, save_timeline_png
 
 PNG_SIZE = (int(FIGSIZE_IN[0] * DPI), int(FIGSIZE_IN[1] * DPI))
 

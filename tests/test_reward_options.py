@@ -203,12 +203,12 @@ def compose_cfg(output_dir: Path, *overrides: str):
 
 @pytest.mark.usefixtures("one_torch_thread")
 def test_tiou_v2_scores_inside_the_trainer(tmp_path: Path) -> None:
-    from vau_r1.train import build_trainer
+    from vau_r1.apps.train import build_trainer
 
     cfg = compose_cfg(tmp_path, "rewards.funcs=[format,tiou_v2]", "trainer.max_steps=1", "trainer.save_final=false")
     trainer = build_trainer(cfg)
     trainer.fit()
-    mean = trainer.last_metrics["reward/tiou_v2/mean"]
+    mean = trainer.engine.last_metrics["reward/tiou_v2/mean"]
     assert mean is not None and math.isfinite(mean)
     (exp,) = trainer.last_experiences
     durations = [ex.columns["duration_s"] for ex in exp.examples]

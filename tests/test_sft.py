@@ -18,14 +18,14 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
+from vau_r1.apps.train import build_trainer
 from vau_r1.cli import main as cli_main
-from vau_r1.config import ConfigError, RunConfig
-from vau_r1.data.dataset import collate_examples
 from vau_r1.data.schema import VideoSample
 from vau_r1.model.tokenizer import EOS_TOKEN, VIDEO_PAD_TOKEN
+from vau_r1.recipes.config import ConfigError, RunConfig
 from vau_r1.resources import CONFIG_ROOT
 from vau_r1.sft.batching import IGNORE_INDEX, SFTTargets, build_sft_batch
-from vau_r1.train import build_trainer
+from vau_r1.tasks.dataset import collate_examples
 
 CONFIGS = CONFIG_ROOT
 SFT_PAPER = sorted(p.stem for p in (CONFIGS / "experiment").glob("*_sft_*.yaml"))
@@ -105,7 +105,7 @@ def test_trainer_loss_equals_the_models_cross_entropy_on_the_labels(sft):
     trainer, micro = sft
     batch = trainer.encode(micro.examples)
     with torch.no_grad():
-        logp = trainer.scorer(batch.prompt, batch.target_ids, batch.loss_mask)
+        logp = trainer.engine.scorer(batch.prompt, batch.target_ids, batch.loss_mask)
         ours = -(logp * batch.loss_mask).sum() / batch.loss_mask.sum()
         reference = trainer.model(**batch.sequences(), use_cache=False).loss
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
@@ -206,11 +206,11 @@ def test_stopped_and_resumed_run_ends_where_an_uninterrupted_run_ends(tmp_path):
     first.fit(until_step=2)
     second = build_trainer(compose_cfg(tmp_path / "resumed", *common, "resume=auto"))
     second.fit()
-    assert second.step_count == 5 and second.consumed_batches == straight.consumed_batches
+    assert second.engine.step_count == 5 and second.engine.consumed_batches == straight.engine.consumed_batches
     reference = dict(straight.model.named_parameters())
     for name, param in second.model.named_parameters():
         torch.testing.assert_close(param, reference[name], rtol=0, atol=0, msg=name)  # bitwise
-    assert straight.last_metrics["train/loss"] == second.last_metrics["train/loss"]
+    assert straight.engine.last_metrics["train/loss"] == second.engine.last_metrics["train/loss"]
     state = json.loads((tmp_path / "resumed" / "checkpoints" / "step_000005" / "trainer_state.json").read_text())
     assert state["algorithm"] == "sft" and state["step"] == 5
 
@@ -234,7 +234,7 @@ def test_sft_checkpoint_initialises_a_grpo_run(tmp_path):
     text = a.apply_chat_template(sft_trainer.dataset[0].messages, tokenize=False, add_generation_prompt=True)
     assert a(text)["input_ids"] == b(text)["input_ids"]
     grpo.fit()
-    assert torch.isfinite(torch.tensor(grpo.last_metrics["train/loss"]))
+    assert torch.isfinite(torch.tensor(grpo.engine.last_metrics["train/loss"]))
 
 
 def test_cli_trains_and_writes_a_loadable_checkpoint(tmp_path):

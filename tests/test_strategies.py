@@ -19,8 +19,8 @@ import pytest
 import torch
 import yaml
 
-from vau_r1.config import ConfigError, TrainerConfig
-from vau_r1.distributed import ACCELERATE_CONFIGS, build_accelerator, strategy_plugins
+from vau_r1.engine.distributed import ACCELERATE_CONFIGS, build_accelerator, strategy_plugins
+from vau_r1.recipes.config import ConfigError, TrainerConfig
 from vau_r1.resources import CONFIG_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +150,7 @@ def _worker(out: Path, overrides: list[str]) -> None:
     """Rank body under torchrun: train, then save this rank's gathered full parameters."""
     from hydra import compose, initialize_config_dir
 
-    from vau_r1.train import build_trainer
+    from vau_r1.apps.train import build_trainer
 
     with initialize_config_dir(config_dir=str(CONFIG_ROOT), version_base=None):
         cfg = compose("train", overrides=["experiment=debug_cpu", f"output_dir={out}", *overrides])
@@ -159,8 +159,8 @@ def _worker(out: Path, overrides: list[str]) -> None:
         (out / "mini_bench" / "videos" / trainer.dataset.samples[0].video).write_bytes(b"not a video")
     trainer.accelerator.wait_for_everyone()
     trainer.fit()
-    trainer.metric_logger.close()
-    with trainer.sharding.full_parameters(trainer.scorer):
+    trainer.engine.metric_logger.close()
+    with trainer.engine.sharding.full_parameters(trainer.engine.scorer):
         params = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
     torch.save(params, out / f"params_rank{trainer.accelerator.process_index}.pt")
     trainer.accelerator.wait_for_everyone()

@@ -12,10 +12,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from vau_r1.data.dataset import collate_examples
+from vau_r1.apps.train import build_trainer
 from vau_r1.resources import CONFIG_ROOT
 from vau_r1.rewards import WeightedReward, build_rewards
-from vau_r1.train import build_trainer
+from vau_r1.tasks.dataset import collate_examples
 
 CONFIGS = CONFIG_ROOT
 # Short completions and small groups keep every test at a few seconds.
@@ -46,7 +46,7 @@ def test_one_step_trains_every_parameter_including_the_vision_tower(tmp_path):
     moved = changed(before, trainer.model)
     assert {n for n in before if ".visual." in n} <= moved  # the paper trains the vision tower too
     assert {n for n in before if ".language_model." in n} <= moved
-    assert trainer.last_metrics["train/grad_norm"] > 0
+    assert trainer.engine.last_metrics["train/grad_norm"] > 0
 
 
 def test_frozen_vision_tower_stays_fixed(tmp_path):
@@ -109,7 +109,7 @@ def test_reference_model_only_with_a_kl_term(tmp_path, beta):
     trainer.fit()
     (exp,) = trainer.last_experiences
     assert (exp.ref_logp is None) == (beta == 0)
-    assert ("train/kl" in trainer.last_metrics) == (beta > 0)
+    assert ("train/kl" in trainer.engine.last_metrics) == (beta > 0)
 
 
 def test_num_iterations_reuses_each_rollout(tmp_path):
@@ -117,10 +117,10 @@ def test_num_iterations_reuses_each_rollout(tmp_path):
     trainer.fit()
     (exp,) = trainer.last_experiences
     assert exp.old_logp is not None and exp.old_logp.shape == exp.rollout.completion_ids.shape
-    assert trainer.scheduler.last_epoch == 4  # two updates per rollout, two rollouts
-    state = next(iter(trainer.optimizer.state_dict()["state"].values()))
+    assert trainer.engine.scheduler.last_epoch == 4  # two updates per rollout, two rollouts
+    state = next(iter(trainer.engine.optimizer.state_dict()["state"].values()))
     assert float(state["step"]) == 4
-    assert "train/clip_ratio/region" in trainer.last_metrics
+    assert "train/clip_ratio/region" in trainer.engine.last_metrics
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,7 @@ def test_loss_variants_train(tmp_path, overrides):
     trainer = build_trainer(compose_cfg(tmp_path, "trainer.max_steps=1", *overrides))
     before = snapshot(trainer.model)
     trainer.fit()
-    assert torch.isfinite(torch.tensor(trainer.last_metrics["train/loss"]))
+    assert torch.isfinite(torch.tensor(trainer.engine.last_metrics["train/loss"]))
     assert changed(before, trainer.model)
 
 
@@ -144,8 +144,8 @@ def test_truncated_completions_can_be_masked_out(tmp_path):
     trainer = build_trainer(compose_cfg(tmp_path, "grpo.mask_truncated_completions=true", "trainer.max_steps=1"))
     before = snapshot(trainer.model)
     trainer.fit()
-    assert trainer.last_metrics["completion/truncated"] == 1.0
-    assert trainer.last_metrics["train/grad_norm"] == 0.0
+    assert trainer.engine.last_metrics["completion/truncated"] == 1.0
+    assert trainer.engine.last_metrics["train/grad_norm"] == 0.0
     assert not changed(before, trainer.model)
 
 
@@ -162,7 +162,7 @@ def test_undecodable_video_is_dropped_and_counted(tmp_path):
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     skipped = [float(line.split('"data/skipped": ')[1].split(",")[0]) for line in lines]
     assert skipped == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-    assert trainer.step_count == 8
+    assert trainer.engine.step_count == 8
 
 
 def test_stopped_and_resumed_run_ends_where_an_uninterrupted_run_ends(tmp_path):
@@ -174,11 +174,12 @@ def test_stopped_and_resumed_run_ends_where_an_uninterrupted_run_ends(tmp_path):
     assert [p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()] == ["step_000002"]
     second = build_trainer(compose_cfg(tmp_path / "resumed", *common, "resume=auto"))
     second.fit()
-    assert second.step_count == 4
+    assert second.engine.step_count == 4
     reference = dict(straight.model.named_parameters())
     for name, param in second.model.named_parameters():
         torch.testing.assert_close(param, reference[name], rtol=0, atol=0, msg=name)  # bitwise
-    assert straight.last_metrics["reward/total/mean"] == pytest.approx(second.last_metrics["reward/total/mean"])
+    key = "reward/total/mean"
+    assert straight.engine.last_metrics[key] == pytest.approx(second.engine.last_metrics[key])
 
 
 def test_grpo_raises_a_simple_reward(tmp_path):

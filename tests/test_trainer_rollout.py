@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vau_r1.data.dataset import VideoPromptDataset, load_training_samples
 from vau_r1.data.mini_bench import write_mini_bench
 from vau_r1.data.video import VideoConfig
-from vau_r1.grpo.policy import CompletionScorer
-from vau_r1.grpo.rollout import SamplingParams, generate_rollout, rope_model
 from vau_r1.model.builder import ModelConfig, load_model_and_processor
 from vau_r1.model.processing import encode_prompts
+from vau_r1.policy.rollout import SamplingParams, generate_rollout, rope_model
+from vau_r1.policy.scorer import CompletionScorer
+from vau_r1.tasks.dataset import VideoPromptDataset, load_training_samples
 
 # 1.5 fps on 4-s clips: 6 frames, sample_fps 1.5, so second_per_grid_ts = 4/3 (the official trainer's bug
 # only shows when it differs from 1, i.e. sample_fps != 2).

@@ -3,8 +3,8 @@
 Subcommands live in :mod:`vau_r1.commands`; each module there exposes ``register(subparsers)``
 and is imported only when the command line is built, so ``vau-r1 --help`` stays fast.
 
-``vau-r1 train key=value ...`` is handed to the Hydra entry point :mod:`vau_r1.train` unchanged, and
-``vau-r1 eval run key=value ...`` to :mod:`vau_r1.evaluate`.
+``vau-r1 train key=value ...`` is handed to the Hydra entry point :mod:`vau_r1.apps.train` unchanged, and
+``vau-r1 eval run key=value ...`` to :mod:`vau_r1.apps.evaluate`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 #: Command words whose remaining arguments are Hydra overrides, passed through as they are to the module's
 #: ``main`` (argparse entries only list them in ``--help``).
-HYDRA_COMMANDS: dict[tuple[str, ...], str] = {("train",): "vau_r1.train", ("eval", "run"): "vau_r1.evaluate"}
+HYDRA_COMMANDS: dict[tuple[str, ...], str] = {("train",): "vau_r1.apps.train", ("eval", "run"): "vau_r1.apps.evaluate"}
 #: Module of a Hydra command → (its config folder under vau_r1/configs, primary config, validator of the config).
 HYDRA_CONFIGS: dict[str, tuple[str, str, str]] = {
-    "vau_r1.train": ("", "train", "vau_r1.config:RunConfig"),
-    "vau_r1.evaluate": ("eval", "eval", "vau_r1.eval.settings:EvalConfig"),
+    "vau_r1.apps.train": ("", "train", "vau_r1.recipes.config:RunConfig"),
+    "vau_r1.apps.evaluate": ("eval", "eval", "vau_r1.eval.settings:EvalConfig"),
 }
 _HELP_FLAGS = ("--help", "-h", "--hydra-help")
 

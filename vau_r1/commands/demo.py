@@ -1,4 +1,4 @@
-"""``vau-r1 demo``: the whole pipeline on a CPU in about 11 minutes (see :mod:`vau_r1.demo`).
+"""``vau-r1 demo``: the whole pipeline on a CPU in about 11 minutes (see :mod:`vau_r1.demo.run`).
 
 Examples::
 
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vau_r1.demo_options import DemoOptions
+from vau_r1.demo.options import DemoOptions
 
 #: Count options of the command → help text (their defaults come from DemoOptions).
 _COUNT_FLAGS: dict[str, str] = {
@@ -78,8 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~vau_r1.demo_options.DemoOptions` of parsed arguments (unset options keep the preset's value)."""
-    from vau_r1.demo_options import DemoOptions
+    """The :class:`~vau_r1.demo.options.DemoOptions` of parsed arguments (unset options keep the preset's value)."""
+    from vau_r1.demo.options import DemoOptions
 
     names = [flag.removeprefix("--").replace("-", "_") for flag in _COUNT_FLAGS] + ["swap_margin"]
     changes = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
@@ -97,8 +97,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from rich.console import Console
 
-    from vau_r1.demo import run_demo
-    from vau_r1.demo_tables import markdown_report, write_seed_summary
+    from vau_r1.demo.run import run_demo
+    from vau_r1.demo.tables import markdown_report, write_seed_summary
 
     base = options_from_args(args)
     seeds = args.seeds or [base.seed]

@@ -1,7 +1,7 @@
 """``vau-r1 eval ...``: scoring and evaluation commands.
 
 ``vau-r1 eval run`` generates predictions for a checkpoint and writes a report (Hydra overrides,
-:mod:`vau_r1.evaluate`)::
+:mod:`vau_r1.apps.evaluate`)::
 
     vau-r1 eval run model=outputs/qa_grpo_qwen2_5_vl_3b task=qa protocol=paper_think source=msad \\
         annotations=test_msad.csv video_root=videos

@@ -48,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Run ``vau-r1 predict``; exit code 0, or 2 on a bad video, an unloadable model or a bad argument."""
+    from vau_r1.apps.predict import predict_video
     from vau_r1.data.video import VideoError
     from vau_r1.eval.generation import GenerationSettings
-    from vau_r1.predict import predict_video
 
     if not Path(args.video).is_file():
         print(f"vau-r1 predict: error: video {args.video} not found", file=sys.stderr)

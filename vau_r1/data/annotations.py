@@ -42,17 +42,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Names served by :mod:`vau_r1.data.hub`, re-exported here lazily (the hub module imports this one).
-_HUB_NAMES = frozenset({"HUB_REPO_ID", "SPLITS", "HUB_CSV_KWARGS", "hub_data_file", "load_vau_bench", "load_split"})
-
-
-def __getattr__(name: str) -> object:
-    if name in _HUB_NAMES:
-        from vau_r1.data import hub
-
-        return getattr(hub, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 #: What a row is used for: ``tag`` rows differ (normal videos train on ``[-1, -1]``, evaluation needs a span).
 Purpose = Literal["eval", "train"]
 PURPOSES: tuple[str, ...] = ("eval", "train")

@@ -1,6 +1,6 @@
 """Scoring of an evaluated split and its comparison with a probed one (clean − probed gaps, span movement).
 
-:func:`score_split` turns prediction records into one :class:`~vau_r1.metrics.EvalResult` (TAG with normal
+:func:`score_split` turns prediction records into one :class:`~vau_r1.eval.metrics.EvalResult` (TAG with normal
 videos: ``miou``/``r@k`` over the anomalous rows, the paper's denominators, plus ``decision_accuracy`` over
 all rows); :func:`compare` builds the :class:`ProbeResult` of one probe: its metrics, the gap per metric with
 a paired bootstrap interval, the share of answers that changed, and for TAG how far the spans moved.
@@ -15,12 +15,12 @@ from typing import Any
 
 from vau_r1.data.schema import NORMAL_SPAN, VideoSample
 from vau_r1.eval.baselines import compute_baselines
+from vau_r1.eval.metrics import METRICS, EvalResult, tag_decision_accuracy, tag_metrics
 from vau_r1.eval.probes import Probe
 from vau_r1.eval.runner import PredictionStore
 from vau_r1.eval.settings import EvalConfig
 from vau_r1.eval.stages import probe_dir
 from vau_r1.eval.stats import ci95_by_metric, paired_gap_ci95
-from vau_r1.metrics import METRICS, EvalResult, tag_decision_accuracy, tag_metrics
 from vau_r1.rewards import parsing
 
 __all__ = ["ProbeResult", "build_evidence", "compare", "mirrored_samples", "score_split", "span_movement"]

@@ -24,7 +24,7 @@ from typing import Any
 
 from vau_r1.data.annotations import load_annotations
 from vau_r1.data.schema import OPTION_LETTERS, VideoSample
-from vau_r1.metrics import EvalResult, cls_metrics, qa_accuracy, tag_decision_accuracy, tag_metrics
+from vau_r1.eval.metrics import EvalResult, cls_metrics, qa_accuracy, tag_decision_accuracy, tag_metrics
 
 __all__ = ["NORMAL_OPTION", "Baseline", "compute_baselines", "mean_span", "normal_option_letter"]
 

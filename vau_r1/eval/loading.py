@@ -5,7 +5,7 @@ A model reference (``model=...`` of ``vau-r1 eval run``, ``--model`` of ``vau-r1
 * a training run folder (``outputs/qa_grpo``): its newest ``checkpoints/step_*``;
 * a checkpoint folder (``outputs/qa_grpo/checkpoints/step_000500``), or its ``model/`` sub-folder:
   the weights in ``model/`` (full weights, or a LoRA adapter) plus the run ``manifest.json``
-  (layout in :mod:`vau_r1.checkpoint`);
+  (layout in :mod:`vau_r1.engine.checkpoint`);
 * any Hugging Face model folder or hub id (``Qwen/Qwen2.5-VL-3B-Instruct``), or a LoRA adapter folder
   whose ``adapter_config.json`` names its base model;
 * ``tiny-random``, the in-memory test model.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vau_r1.checkpoint import list_checkpoints
+from vau_r1.engine.checkpoint import list_checkpoints
 from vau_r1.model.builder import TINY_NAME, ModelConfig, load_model_and_processor
 
 __all__ = [

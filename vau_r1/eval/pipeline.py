@@ -11,12 +11,12 @@ Steps, in :func:`evaluate`:
    (:mod:`vau_r1.eval.runner`); the model is loaded only when something is left to generate;
 5. with ``probe`` set: the same for each probe (:mod:`vau_r1.eval.probes`) in ``<output_dir>/probe_<name>/``
    (:mod:`vau_r1.eval.stages`; resumable too, and the clean predictions are reused);
-6. on rank 0: merge the records, score them (:data:`vau_r1.metrics.METRICS`, or the VAU-Eval judge for
+6. on rank 0: merge the records, score them (:data:`vau_r1.eval.metrics.METRICS`, or the VAU-Eval judge for
    reasoning), add the 95% bootstrap intervals, the probes' gaps and the blind baselines
    (:func:`vau_r1.eval.analysis.build_evidence`) and write ``report.{md,json,csv}`` (:mod:`vau_r1.eval.report`,
    whose docstring says how to read them).
 
-Programmatic use: ``report = evaluate(EvalConfig.from_dict({...}))`` (or :func:`vau_r1.evaluate.run` on a
+Programmatic use: ``report = evaluate(EvalConfig.from_dict({...}))`` (or :func:`vau_r1.apps.evaluate.run` on a
 composed Hydra config) returns the :class:`~vau_r1.eval.report.EvalReport`: ``report.metrics``,
 ``report.ci95``, ``report.probes["swap"].metrics`` / ``.gap``, ``report.baselines["always_normal"].metrics``.
 """
@@ -33,10 +33,9 @@ from typing import Any
 import torch
 from accelerate import PartialState
 
-from vau_r1.checkpoint import file_sha256, git_commit, package_versions
-from vau_r1.config import ConfigError
 from vau_r1.data.annotations import load_annotations
 from vau_r1.data.schema import VideoSample
+from vau_r1.engine.checkpoint import file_sha256, git_commit, package_versions
 from vau_r1.eval.analysis import build_evidence, score_split
 from vau_r1.eval.generation import generate_texts
 from vau_r1.eval.loading import ModelRef, parity_differences, resolve_model_ref
@@ -47,6 +46,7 @@ from vau_r1.eval.runner import EvalItem, PredictionStore, task_record
 from vau_r1.eval.settings import EvalConfig, resolve_video_config
 from vau_r1.eval.stages import Generator, probe_dir
 from vau_r1.model.families import family_of
+from vau_r1.sections import ConfigError
 from vau_r1.tasks import build_messages, get_preset
 
 __all__ = ["check_parity", "evaluate", "load_samples", "make_predictor", "probe_dir"]

@@ -19,9 +19,9 @@ from typing import Any
 
 from vau_r1.data.schema import VideoSample
 from vau_r1.eval.generation import Generation
+from vau_r1.eval.metrics import match_predictions
 from vau_r1.eval.runner import EvalItem
 from vau_r1.judge import JudgeConfig, JudgeReport, judge_rows, rows_from_samples
-from vau_r1.metrics import match_predictions
 from vau_r1.tasks import build_reasoning_turns
 
 __all__ = ["GenerateFn", "judge_records", "reasoning_records", "write_reasoning_csv"]
@@ -81,7 +81,7 @@ def judge_records(
     Args:
         samples: annotation rows (their ``description`` / ``reasoning`` are the ground truth).
         records: video name → prediction record with ``description`` and ``analysis``; names are matched
-            with or without the source prefix and extension (:func:`vau_r1.metrics.match_predictions`).
+            with or without the source prefix and extension (:func:`vau_r1.eval.metrics.match_predictions`).
         config: judge endpoint and policy.
         output_dir: the judge writes ``cache.jsonl``, ``judge_rows.csv`` and ``judge_summary.json`` here.
         client: a ready judge client (tests); by default one is built from ``config``.

@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 
 from vau_r1.data.annotations import load_annotations
+from vau_r1.eval.metrics import METRICS, EvalResult
 from vau_r1.eval.predictions import read_predictions
-from vau_r1.metrics import METRICS, EvalResult
 
 __all__ = ["DEFAULT_PARSERS", "score_predictions"]
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vau_r1.config import ConfigError, build_section
 from vau_r1.data.schema import SOURCES, TASKS
 from vau_r1.data.video import VideoConfig
 from vau_r1.eval.generation import GenerationSettings
 from vau_r1.eval.probes import PROBES
+from vau_r1.sections import ConfigError, build_section
 from vau_r1.tasks import get_preset
 
 __all__ = ["PAPER_EVAL_VIDEO", "EvalConfig", "resolve_video_config"]

@@ -16,13 +16,13 @@ from typing import Any
 
 from accelerate import PartialState
 
-from vau_r1.config import ConfigError
 from vau_r1.data.schema import VideoSample
 from vau_r1.data.video import VideoConfig
 from vau_r1.eval.loading import ModelRef, load_for_eval
 from vau_r1.eval.probes import Probe
 from vau_r1.eval.runner import PredictionStore, VideoItems, run_predictions
 from vau_r1.eval.settings import EvalConfig
+from vau_r1.sections import ConfigError
 
 __all__ = ["Generator", "prepare_output", "probe_dir"]
 

@@ -3,7 +3,7 @@
 * :func:`derangement` — a uniformly drawn permutation without a fixed point (the ``swap`` probe gives
   row ``i`` the video of row ``derangement(n, seed)[i]``; the ``shuffle`` probe reorders frames with one);
 * :func:`bootstrap_ci` — the percentile bootstrap interval of a mean (resampling test clips);
-* :func:`ci95_by_metric` / :func:`paired_gap_ci95` — the same per metric of an :class:`~vau_r1.metrics.EvalResult`
+* :func:`ci95_by_metric` / :func:`paired_gap_ci95` — the same per metric of an :class:`~vau_r1.eval.metrics.EvalResult`
   (percentages, like the metrics), and for the clean − probed gap paired by clip.
 """
 

@@ -1,4 +1,7 @@
-"""From a batch of prompts to scored experience: encode → rollout → rewards → advantages (+ old/ref log-probs).
+"""The pieces of a GRPO experience: prompts encoded, rollouts scored, the loss mask, no-grad log-probs.
+
+The GRPO recipe (:meth:`vau_r1.recipes.grpo.GRPOTrainer.experience`) calls them in order:
+encode → rollout → rewards → advantages → loss mask → old/ref log-probs.
 
 Layout is prompt-major throughout: completion ``i`` of prompt ``b`` is row ``b*G + i``, and the reward
 columns of prompt ``b`` are repeated ``G`` times in the same order (:func:`expand_columns`), so each
@@ -15,14 +18,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from vau_r1.config import GRPOConfig
-from vau_r1.data.dataset import Example
-from vau_r1.grpo.advantages import Advantages, combine_rewards, group_advantages
+from vau_r1.grpo.advantages import Advantages, combine_rewards
+from vau_r1.grpo.config import GRPOConfig
 from vau_r1.grpo.loss import truncation_mask
-from vau_r1.grpo.policy import CompletionScorer
-from vau_r1.grpo.rollout import Rollout, SamplingParams, generate_rollout
 from vau_r1.model.processing import encode_prompts
+from vau_r1.policy.rollout import Rollout
+from vau_r1.policy.scorer import CompletionScorer
 from vau_r1.rewards import WeightedReward, score_completions
+from vau_r1.tasks.dataset import Example
+
+#: Computes ``[B*G, L]`` log-probs of a rollout given its prompts (old policy, reference model).
+LogpFn = Callable[[dict, Rollout], torch.Tensor]
 
 
 @dataclass
@@ -54,6 +60,26 @@ class Experience:
     ref_logp: torch.Tensor | None = None
 
 
+def encode_examples(
+    tokenizer: Any, examples: Sequence[Example], family: str, max_prompt_tokens: int | None, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Left-padded model inputs of the prompts (``input_ids`` ``[B, P]``), with their videos, on ``device``."""
+    batch = encode_prompts(
+        tokenizer, [ex.messages for ex in examples], [ex.video for ex in examples],
+        padding_side="left", max_prompt_tokens=max_prompt_tokens, family=family,
+    )  # fmt: skip
+    return {k: v.to(device) for k, v in batch.model_kwargs().items()}
+
+
+def eos_token_ids(model: nn.Module, tokenizer: Any) -> list[int]:
+    """Ids that end a completion: the generation config's EOS ids and the tokenizer's EOS."""
+    eos = model.generation_config.eos_token_id
+    ids = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
+        ids.append(tokenizer.eos_token_id)
+    return ids
+
+
 def expand_columns(examples: Sequence[Example], num_generations: int) -> dict[str, list[Any]]:
     """Reward columns of ``B`` examples, each value repeated ``G`` times (prompt-major, ``B*G`` per column).
 
@@ -76,107 +102,40 @@ def score_rollout(
     return per_func, total
 
 
-class ExperienceMaker:
-    """Turns a list of examples into an :class:`Experience`.
+def loss_mask(rollout: Rollout, mask_truncated: bool) -> torch.Tensor:
+    """``[B*G, L]`` completion tokens that enter the loss; rows cut at the length limit zeroed if asked."""
+    mask = rollout.completion_mask
+    return truncation_mask(mask, rollout.is_truncated) if mask_truncated else mask
 
-    Args:
-        tokenizer: Qwen tokenizer with the chat template.
-        rewards: the configured weighted rewards.
-        grpo: GRPO settings (sampling, advantages, truncation masking).
-        family: model family, decides the video kwargs of the prompts.
-        device: where tensors go.
-        autocast: context manager factory for mixed precision (``accelerator.autocast``).
-    """
 
-    def __init__(
-        self,
-        tokenizer: Any,
-        rewards: Sequence[WeightedReward],
-        grpo: GRPOConfig,
-        family: str,
-        device: torch.device,
-        autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
-    ) -> None:
-        self.tokenizer, self.rewards, self.grpo = tokenizer, list(rewards), grpo
-        self.family, self.device, self.autocast = family, device, autocast
-        self.sampling = SamplingParams(
-            grpo.num_generations, grpo.max_completion_tokens, grpo.temperature, grpo.top_p, grpo.top_k
-        )
-
-    def encode(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
-        """Left-padded model inputs of the prompts, with their videos, on the device."""
-        batch = encode_prompts(
-            self.tokenizer,
-            [ex.messages for ex in examples],
-            [ex.video for ex in examples],
-            padding_side="left",
-            max_prompt_tokens=self.grpo.max_prompt_tokens,
-            family=self.family,
-        )
-        return {k: v.to(self.device) for k, v in batch.model_kwargs().items()}
-
-    def make(
-        self,
-        examples: Sequence[Example],
-        model: nn.Module,
-        generator: torch.Generator,
-        ref_logps: Callable[[dict, Rollout], torch.Tensor] | None = None,
-    ) -> Experience:
-        """Encode, sample ``G`` completions per prompt, score them and compute advantages.
-
-        Args:
-            examples: ``B`` loaded examples.
-            model: the unwrapped policy (generation and, for μ > 1, the old log-probs).
-            generator: seeded sampling RNG on the device.
-            ref_logps: computes reference log-probs ``[B*G, L]`` (``None`` when ``beta == 0``).
-        """
-        G = self.grpo.num_generations
-        prompt = self.encode(examples)
-        with self.autocast():
-            rollout = generate_rollout(
-                model, prompt, self.sampling, eos_token_ids=self.eos_ids(model),
-                pad_token_id=self.tokenizer.pad_token_id, generator=generator,
-            )  # fmt: skip
-        texts = self.tokenizer.batch_decode(rollout.completion_ids.cpu(), skip_special_tokens=True)
-        per_func, total = score_rollout(self.rewards, texts, examples, G)
-        adv = group_advantages(total, G, self.grpo.scale_rewards, self.grpo.advantage_eps)
-        adv = adv._replace(values=adv.values.to(self.device))
-        mask = rollout.completion_mask
-        if self.grpo.mask_truncated_completions:
-            mask = truncation_mask(mask, rollout.is_truncated)
-        exp = Experience(list(examples), prompt, rollout, texts, per_func, total, adv, mask)
-        if self.grpo.num_iterations > 1:
-            exp.old_logp = self.logps(model, prompt, rollout)
-        if ref_logps is not None:
-            exp.ref_logp = ref_logps(prompt, rollout)
-        return exp
-
-    def eos_ids(self, model: nn.Module) -> list[int]:
-        """Ids that end a completion: the generation config's EOS ids and the tokenizer's EOS."""
-        eos = model.generation_config.eos_token_id
-        ids = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
-        if self.tokenizer.eos_token_id is not None and self.tokenizer.eos_token_id not in ids:
-            ids.append(self.tokenizer.eos_token_id)
-        return ids
-
-    @torch.no_grad()
-    def logps(self, model: nn.Module, prompt: dict[str, torch.Tensor], rollout: Rollout) -> torch.Tensor:
-        """``[B*G, L]`` log-probs of the rollout under ``model`` without gradients, in eval mode."""
-        scorer = CompletionScorer(model, self.grpo.reuse_vision_features, self.grpo.logprob_chunk_tokens)
-        was_training = model.training
-        model.eval()
-        try:
-            with self.autocast():
-                return scorer(prompt, rollout.completion_ids, rollout.completion_mask, self.grpo.temperature)
-        finally:
-            model.train(was_training)
+@torch.no_grad()
+def frozen_logps(
+    model: nn.Module,
+    prompt: dict[str, torch.Tensor],
+    rollout: Rollout,
+    grpo: GRPOConfig,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> torch.Tensor:
+    """``[B*G, L]`` log-probs of the rollout under ``model`` without gradients, in eval mode."""
+    scorer = CompletionScorer(model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens)
+    was_training = model.training
+    model.eval()
+    try:
+        with autocast():
+            return scorer(prompt, rollout.completion_ids, rollout.completion_mask, grpo.temperature)
+    finally:
+        model.train(was_training)
 
 
 def reference_logps(
-    maker: ExperienceMaker, beta: float, policy: nn.Module, ref_model: nn.Module | None
-) -> Callable[[dict, Rollout], torch.Tensor] | None:
+    logps: Callable[[nn.Module, dict, Rollout], torch.Tensor], beta: float, policy: nn.Module,
+    ref_model: nn.Module | None,
+) -> LogpFn | None:  # fmt: skip
     """How reference log-probs are computed: ``None`` with ``beta == 0``, else the frozen copy's log-probs,
     or (LoRA, no copy) the policy's log-probs with its adapters disabled.
+
+    Args:
+        logps: ``(model, prompt, rollout) → [B*G, L]`` no-grad log-probs (:func:`frozen_logps`, bound).
 
     Raises:
         ValueError: ``beta > 0`` but there is neither a reference model nor an adapter to disable.
@@ -184,41 +143,12 @@ def reference_logps(
     if beta == 0:
         return None
     if ref_model is not None:
-        return lambda prompt, rollout: maker.logps(ref_model, prompt, rollout)
+        return lambda prompt, rollout: logps(ref_model, prompt, rollout)
     if not hasattr(policy, "disable_adapter"):
         raise ValueError("grpo.beta > 0 needs a reference model: pass ref_model, use LoRA, or set grpo.beta=0")
 
     def adapter_free(prompt: dict, rollout: Rollout) -> torch.Tensor:
         with policy.disable_adapter():
-            return maker.logps(policy, prompt, rollout)
+            return logps(policy, prompt, rollout)
 
     return adapter_free
-
-
-def first_loadable_experience(
-    maker: ExperienceMaker, dataset: Any, model: nn.Module, ref_logps: Callable | None
-) -> Experience:
-    """Experience of the first example whose video loads (for zero-weight passes of ranks with no data).
-
-    Raises:
-        RuntimeError: no video of the dataset can be loaded.
-    """
-    for index in range(len(dataset)):
-        item = dataset[index]
-        if isinstance(item, Example):
-            generator = torch.Generator(maker.device).manual_seed(0)
-            return maker.make([item], model, generator, ref_logps)
-    raise RuntimeError("no video of the dataset can be loaded; check data.video_root and data.annotations")
-
-
-def global_loss_tokens(accelerator: Any, experiences: Sequence[Experience | None]) -> float:
-    """Loss tokens of a whole step summed over ranks, divided by the process count (dapo's normaliser).
-
-    DDP averages gradients over processes, so dividing each rank's token sum by this gives the token mean
-    over the global batch.
-    """
-    local = sum(float(e.loss_mask.sum()) for e in experiences if e is not None)
-    total = torch.tensor([local], dtype=torch.float64, device=accelerator.device)
-    if accelerator.num_processes > 1:
-        total = accelerator.reduce(total, reduction="sum")
-    return max(total.item(), 1.0) / accelerator.num_processes

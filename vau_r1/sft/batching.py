@@ -26,9 +26,9 @@ from typing import Any
 import torch
 
 from vau_r1.data.schema import VideoSample
-from vau_r1.grpo.policy import sequence_inputs
 from vau_r1.model.processing import VideoInputs, encode_prompts
 from vau_r1.model.tokenizer import EOS_TOKEN
+from vau_r1.policy.scorer import sequence_inputs
 from vau_r1.tasks import get_preset, target_text
 
 logger = logging.getLogger(__name__)

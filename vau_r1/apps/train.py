@@ -1,5 +1,5 @@
-"""Training entry point (Hydra): config → data, model, rewards → :class:`~vau_r1.grpo.trainer.GRPOTrainer`, or
-with ``algorithm=sft`` → :class:`~vau_r1.sft.trainer.SFTTrainer`.
+"""Training entry point (Hydra): config → data, model, rewards → :class:`~vau_r1.recipes.grpo.GRPOTrainer`, or
+with ``algorithm=sft`` → :class:`~vau_r1.recipes.sft.SFTTrainer`.
 
 Launch (any ``key=value`` override works; ``output_dir=...`` sets where the run writes)::
 
@@ -8,7 +8,7 @@ Launch (any ``key=value`` override works; ``output_dir=...`` sets where the run 
     vau-r1 train experiment=debug_cpu model.name_or_path=<sft run>/checkpoints/step_000008/model model.tiny=null
     vau-r1 train experiment=qa_grpo_qwen2_5_vl_3b data.annotations=train.csv data.video_root=videos
     NGPUS=8 scripts/train.sh experiment=qa_grpo_qwen2_5_vl_3b ...       # torchrun, 8 GPUs
-    ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 -m vau_r1.train experiment=debug_cpu
+    ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 -m vau_r1.apps.train experiment=debug_cpu
 
 The run folder is ``output_dir`` (default ``outputs/<run_name>``), the same on every rank.
 """
@@ -25,17 +25,17 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from vau_r1.config import ConfigError, RunConfig
+from vau_r1.recipes.config import ConfigError, RunConfig
 from vau_r1.resources import CONFIG_ROOT
 
-logger = logging.getLogger("vau_r1.train")
+logger = logging.getLogger("vau_r1.apps.train")
 
 
 def build_dataset(cfg: RunConfig, accelerator: Any) -> tuple[Any, Any]:
     """The training dataset and its video config; writes the synthetic mini split first if configured."""
-    from vau_r1.data.dataset import VideoPromptDataset, load_task_samples
     from vau_r1.data.mini_bench import write_mini_bench
     from vau_r1.data.video import VideoConfig
+    from vau_r1.tasks.dataset import VideoPromptDataset, load_task_samples
 
     data = cfg.data
     if data.mini_bench is not None:
@@ -45,7 +45,7 @@ def build_dataset(cfg: RunConfig, accelerator: Any) -> tuple[Any, Any]:
     video_config = VideoConfig.from_dict(data.video)
     pairs = load_task_samples(data.annotations, data.task_list, data.source, data.max_samples, data.sources)
     if cfg.algorithm == "sft":  # think targets need a reasoning text
-        from vau_r1.sft.trainer import sft_targets
+        from vau_r1.recipes.sft import sft_targets
 
         pairs = sft_targets(cfg).filter(pairs)
     samples, tasks = [s for s, _ in pairs], [t for _, t in pairs]
@@ -61,7 +61,7 @@ def build_reference(
     With LoRA the reference is the same model with its adapters disabled, so no copy is made. Under DeepSpeed
     ZeRO-3 transformers partitions models as it builds them, so the reference is loaded again with ``load``.
     """
-    from vau_r1.sharding import loads_partitioned
+    from vau_r1.engine.sharding import loads_partitioned
 
     if cfg.grpo.beta == 0 or cfg.model.get("lora") is not None:
         return None
@@ -79,17 +79,17 @@ def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
         rewards: weighted rewards to use instead of ``rewards.funcs`` (tests, custom scripts).
 
     Returns:
-        The :class:`~vau_r1.grpo.trainer.GRPOTrainer` (or, with ``algorithm: sft``, the
-        :class:`~vau_r1.sft.trainer.SFTTrainer`), ready to ``fit()``.
+        The :class:`~vau_r1.recipes.grpo.GRPOTrainer` (or, with ``algorithm: sft``, the
+        :class:`~vau_r1.recipes.sft.SFTTrainer`), ready to ``fit()``.
 
     Raises:
-        vau_r1.config.ConfigError: an invalid setting (the message names the key and the fix).
+        vau_r1.recipes.config.ConfigError: an invalid setting (the message names the key and the fix).
     """
-    from vau_r1.checkpoint import build_manifest
-    from vau_r1.distributed import build_accelerator, seed_everything
-    from vau_r1.grpo.trainer import GRPOTrainer
-    from vau_r1.loggers import build_logger
+    from vau_r1.engine.checkpoint import build_manifest
+    from vau_r1.engine.distributed import build_accelerator, seed_everything
+    from vau_r1.engine.loggers import build_logger
     from vau_r1.model.builder import ModelConfig, load_model_and_processor
+    from vau_r1.recipes.grpo import GRPOTrainer
     from vau_r1.rewards import build_rewards
 
     container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
@@ -116,7 +116,7 @@ def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
         "config_yaml": OmegaConf.to_yaml(cfg, resolve=True),
     }
     if run_cfg.algorithm == "sft":
-        from vau_r1.sft.trainer import SFTTrainer
+        from vau_r1.recipes.sft import SFTTrainer
 
         return SFTTrainer(run_cfg, model, tokenizer, dataset, accelerator, **records)
     reference = build_reference(model, run_cfg, load=lambda: load_model_and_processor(model_cfg)[0])
@@ -128,13 +128,13 @@ def run(cfg: DictConfig, until_step: int | None = None) -> Any:
     trainer = build_trainer(cfg)
     logger.info(
         "training %s (%s): %d prompts, %d steps on %d process(es), output in %s",
-        trainer.cfg.run_name, trainer.cfg.algorithm, len(trainer.dataset), trainer.total_steps,
+        trainer.cfg.run_name, trainer.cfg.algorithm, len(trainer.dataset), trainer.engine.total_steps,
         trainer.accelerator.num_processes, trainer.cfg.output_dir,
     )  # fmt: skip
     try:
         trainer.fit(until_step=until_step)
     finally:
-        trainer.metric_logger.close()
+        trainer.engine.metric_logger.close()
     trainer.accelerator.wait_for_everyone()
     return trainer
 
@@ -145,7 +145,7 @@ CONFIG_DIR = str(CONFIG_ROOT)
 
 @hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point of ``vau-r1 train`` and ``python -m vau_r1.train``."""
+    """Hydra entry point of ``vau-r1 train`` and ``python -m vau_r1.apps.train``."""
     run(cfg)
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from vau_r1.eval.settings import EvalConfig
 from vau_r1.resources import config_dir
 
-logger = logging.getLogger("vau_r1.evaluate")
+logger = logging.getLogger("vau_r1.apps.evaluate")
 
 #: The evaluation's config root ``vau_r1/configs/eval/``; absolute, so Hydra finds it however the module is imported.
 #: (Not ``vau_r1/configs/``: its ``model/`` and ``video/`` groups would capture the ``model=`` and ``video=`` keys.)
@@ -41,7 +41,7 @@ def run(cfg: DictConfig, **kwargs: Any) -> Any:
         **kwargs: passed to :func:`vau_r1.eval.pipeline.evaluate` (``model``, ``tokenizer``, ``judge_client``).
 
     Raises:
-        vau_r1.config.ConfigError: an invalid setting (the message names the key and the fix).
+        vau_r1.recipes.config.ConfigError: an invalid setting (the message names the key and the fix).
     """
     from vau_r1.eval.pipeline import evaluate  # imported here so that `--help` and config errors stay fast
 
@@ -51,7 +51,7 @@ def run(cfg: DictConfig, **kwargs: Any) -> Any:
 
 @hydra.main(version_base=None, config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry point of ``vau-r1 eval run`` and ``python -m vau_r1.evaluate``."""
+    """Hydra entry point of ``vau-r1 eval run`` and ``python -m vau_r1.apps.evaluate``."""
     report = run(cfg)
     if report is not None:
         from vau_r1.eval.report import markdown_table

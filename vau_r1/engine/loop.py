@@ -1,20 +1,20 @@
-"""The training loop shared by the trainers: batches, optimiser, schedule, logging, progress bar, checkpoints.
+"""The training engine shared by the recipes: data order, wrapping, optimiser, schedule, logging, checkpoints.
 
 It runs on one process, DDP, DeepSpeed ZeRO-2/3 or FSDP2 (``trainer.strategy``; the differences live in
-:class:`~vau_r1.sharding.Sharding`).
+:class:`~vau_r1.engine.sharding.Sharding`). A recipe (:mod:`vau_r1.recipes`) owns a :class:`TrainEngine` and
+hands :meth:`TrainEngine.fit` its step function; the loop around the step is the same for every algorithm::
 
-A trainer subclasses :class:`TrainLoop` and supplies :meth:`TrainLoop.step` (what one optimisation step
-does with its micro-batches); the loop around it is the same for every algorithm::
+    fit(step):  resume if configured
+                until the last step:
+                    take gradient_accumulation_steps micro-batches of this rank's shard
+                    step(micro-batches) → metrics   (the recipe: forward, engine.accumulate, engine.optimizer_step)
+                    log, update the progress bar, save every save_every steps (and after the last)
 
-    fit:  resume if configured
-          until the last step:
-              take gradient_accumulation_steps micro-batches of this rank's shard
-              step(micro-batches) → metrics
-              log, update the progress bar, save every save_every steps (and after the last)
-
-Every trainer therefore writes the same checkpoint layout (:mod:`vau_r1.checkpoint`) and resumes exactly:
+Every recipe therefore writes the same checkpoint layout (:mod:`vau_r1.engine.checkpoint`) and resumes exactly:
 the data position is derived from the count of consumed batches, the RNG states and the optimiser and
-schedule are restored, and :func:`~vau_r1.distributed.sampling_seed` derives per-step randomness.
+schedule are restored, and :func:`~vau_r1.engine.distributed.sampling_seed` derives per-step randomness.
+The engine reads the ``trainer`` section and the run-level keys (:class:`~vau_r1.engine.config.LoopSettings`),
+not the whole run config.
 """
 
 from __future__ import annotations
@@ -27,54 +27,62 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from vau_r1 import checkpoint
-from vau_r1.config import ConfigError, RunConfig
-from vau_r1.data.dataset import ExampleBatch, resumable_batches
-from vau_r1.distributed import ShardedBatchSampler, check_replicas_in_sync
-from vau_r1.loggers import MetricLogger, NullLogger
-from vau_r1.sharding import Sharding
+from vau_r1.engine import checkpoint
+from vau_r1.engine.config import LoopSettings, TrainerConfig
+from vau_r1.engine.distributed import ShardedBatchSampler, check_replicas_in_sync
+from vau_r1.engine.loggers import MetricLogger, NullLogger
+from vau_r1.engine.sharding import Sharding
+from vau_r1.sections import ConfigError
+from vau_r1.tasks.dataset import ExampleBatch, resumable_batches
 
 T = TypeVar("T")
 
 
-class TrainLoop:
-    """Data order, optimisation, logging and checkpoints of a training run; subclasses implement :meth:`step`.
+#: What a recipe's step is: this rank's micro-batches of one optimisation step → the step's metrics.
+StepFn = Callable[[list[ExampleBatch]], dict[str, float]]
+
+
+class TrainEngine:
+    """Data order, optimisation, logging and checkpoints of a training run; the recipe supplies the step.
 
     Args:
-        cfg: the validated run config (``trainer``, ``data.shuffle``, ``seed``, ``output_dir``, ``resume``).
+        trainer: the ``trainer`` section (optimiser, schedule, accumulation, checkpoints, logging cadence).
+        run: the run-level keys (algorithm, output dir, seed, resume, data order).
         tokenizer: saved beside the model in every checkpoint.
         dataset: the training examples.
         accelerator: the run's accelerator.
         metric_logger: where metrics go (rank 0); defaults to nothing.
-        manifest: saved with every checkpoint (:func:`vau_r1.checkpoint.build_manifest`).
+        manifest: saved with every checkpoint (:func:`vau_r1.engine.checkpoint.build_manifest`).
         config_yaml: resolved config text saved with every checkpoint.
+        progress_desc: label of the progress bar.
+        progress_metrics: metrics shown next to the progress bar, ``(label, metric key)`` pairs.
 
     Raises:
         ConfigError: an epoch has fewer batches than one optimisation step needs.
     """
 
-    #: Label of the progress bar.
-    progress_desc = "train"
-    #: Metrics shown next to the progress bar: ``(label, metric key)`` pairs.
-    progress_metrics: tuple[tuple[str, str], ...] = ()
-
     def __init__(
         self,
-        cfg: RunConfig,
+        trainer: TrainerConfig,
+        run: LoopSettings,
         tokenizer: Any,
         dataset: Any,
         accelerator: Any,
         metric_logger: MetricLogger | None = None,
         manifest: dict[str, Any] | None = None,
         config_yaml: str = "",
+        progress_desc: str = "train",
+        progress_metrics: tuple[tuple[str, str], ...] = (),
     ) -> None:
-        self.cfg, self.tokenizer, self.dataset, self.accelerator = cfg, tokenizer, dataset, accelerator
+        self.trainer, self.run, self.tokenizer, self.dataset = trainer, run, tokenizer, dataset
+        self.accelerator = accelerator
         self.metric_logger = metric_logger or NullLogger()
         self.manifest, self.config_yaml = manifest or {}, config_yaml
-        tc = cfg.trainer
+        self.progress_desc, self.progress_metrics = progress_desc, progress_metrics
+        tc = trainer
         self.sampler = ShardedBatchSampler(
             len(dataset), tc.per_device_batch_size, accelerator.process_index, accelerator.num_processes,
-            seed=cfg.seed, shuffle=cfg.data.shuffle,
+            seed=run.seed, shuffle=run.shuffle,
         )  # fmt: skip
         epochs_steps = tc.num_epochs * len(self.sampler) // tc.gradient_accumulation_steps
         self.total_steps: int = tc.max_steps or epochs_steps
@@ -93,11 +101,11 @@ class TrainLoop:
 
         Args:
             module: a module holding the model as ``module.model`` (a
-                :class:`~vau_r1.grpo.policy.CompletionScorer`), so that one ``forward`` covers every trained
+                :class:`~vau_r1.policy.scorer.CompletionScorer`), so that one ``forward`` covers every trained
                 weight and the wrapper synchronises all of them.
             updates_per_step: optimiser updates per :meth:`step` (the schedule is stepped once per update).
         """
-        tc = self.cfg.trainer
+        tc = self.trainer
         module.train()
         trainable = [p for p in module.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
@@ -119,24 +127,24 @@ class TrainLoop:
 
     # ------------------------------------------------------------------ loop
 
-    def fit(self, until_step: int | None = None) -> dict[str, float]:
-        """Train up to the last step (or ``until_step``, to stop early), resuming if ``cfg.resume`` says so.
+    def fit(self, step: StepFn, until_step: int | None = None) -> dict[str, float]:
+        """Run ``step`` up to the last step (or ``until_step``, to stop early), resuming if ``run.resume`` says so.
 
         Returns:
             The metrics of the last step.
         """
-        resume_from = checkpoint.resolve_resume(self.cfg.resume, self.cfg.output_dir)
+        resume_from = checkpoint.resolve_resume(self.run.resume, self.run.output_dir)
         if resume_from is not None:
             self.load(resume_from)
         stop = min(self.total_steps, until_step or self.total_steps)
-        tc = self.cfg.trainer
-        batches = resumable_batches(self.dataset, self.sampler, self.consumed_batches, self.cfg.data.num_workers)
+        tc = self.trainer
+        batches = resumable_batches(self.dataset, self.sampler, self.consumed_batches, self.run.num_workers)
         bar = tqdm(
             total=stop, initial=self.step_count, desc=self.progress_desc, disable=not self.accelerator.is_main_process
         )
         while self.step_count < stop:
             micro = [next(batches) for _ in range(tc.gradient_accumulation_steps)]
-            self.last_metrics = self.step(micro)
+            self.last_metrics = step(micro)
             self.step_count += 1
             self.consumed_batches += len(micro)
             self.log_step(self.last_metrics)
@@ -150,10 +158,6 @@ class TrainLoop:
         bar.close()
         return self.last_metrics
 
-    def step(self, micro_batches: list[ExampleBatch]) -> dict[str, float]:
-        """One optimisation step over ``micro_batches`` (this rank's share); returns the step's metrics."""
-        raise NotImplementedError
-
     def accumulate(self, items: Sequence[T], backward: Callable[[T], None]) -> None:
         """Call ``backward`` on each micro-batch item; gradients are synchronised after the last one."""
         for i, item in enumerate(items):
@@ -166,7 +170,7 @@ class TrainLoop:
         Under DeepSpeed the clipping and the step happen inside the last ``backward``; the norm is DeepSpeed's
         (NaN when it reports none).
         """
-        max_norm = self.cfg.trainer.max_grad_norm
+        max_norm = self.trainer.max_grad_norm
         trainable = [p for p in self.scorer.parameters() if p.requires_grad]
         norm = self.accelerator.clip_grad_norm_(trainable, float("inf") if max_norm is None else max_norm)
         self.optimizer.step()
@@ -176,15 +180,15 @@ class TrainLoop:
 
     def log_step(self, metrics: dict[str, float]) -> None:
         """Log the step's metrics every ``trainer.log_every`` steps (and at step 1)."""
-        if self.step_count == 1 or self.step_count % self.cfg.trainer.log_every == 0:
+        if self.step_count == 1 or self.step_count % self.trainer.log_every == 0:
             self.metric_logger.log(metrics, self.step_count)
 
     # ------------------------------------------------------------------ checkpoints
 
     def trainer_state(self) -> dict[str, Any]:
-        """The JSON loop state saved in ``trainer_state.json`` (extend it in a subclass if needed)."""
+        """The JSON loop state saved in ``trainer_state.json``."""
         return {
-            "algorithm": self.cfg.algorithm,
+            "algorithm": self.run.algorithm,
             "step": self.step_count,
             "consumed_batches": self.consumed_batches,
             "total_steps": self.total_steps,
@@ -197,7 +201,7 @@ class TrainLoop:
             digests = check_replicas_in_sync(self.accelerator, self.model)
         state = {**self.trainer_state(), "param_digest_per_rank": digests}
         checkpoint.save_checkpoint(
-            self.cfg.output_dir,
+            self.run.output_dir,
             self.step_count,
             accelerator=self.accelerator,
             model=self.model,
@@ -207,7 +211,7 @@ class TrainLoop:
             trainer_state=state,
             manifest=self.manifest,
             config_yaml=self.config_yaml,
-            keep_last=self.cfg.trainer.keep_last,
+            keep_last=self.trainer.keep_last,
             prepared=self.scorer if self.sharding.enabled else None,
         )
 

@@ -162,6 +162,22 @@ def collate_examples(items: Sequence[Example | Skipped]) -> ExampleBatch:
     return batch
 
 
+def first_loadable(dataset: Dataset) -> Example:
+    """The dataset's first example whose video loads: the stand-in a rank with no data runs its passes on.
+
+    Every rank must make the same forward/backward calls for the collectives to match, so a rank whose
+    micro-batch lost all its videos runs a zero-weight pass on this example instead of skipping.
+
+    Raises:
+        RuntimeError: no video of the dataset can be loaded.
+    """
+    for index in range(len(dataset)):
+        item = dataset[index]
+        if isinstance(item, Example):
+            return item
+    raise RuntimeError("no video of the dataset can be loaded; check data.video_root and data.annotations")
+
+
 def resumable_batches(
     dataset: Dataset, sampler: Any, consumed_batches: int, num_workers: int = 0
 ) -> Iterator[ExampleBatch]:
@@ -172,7 +188,7 @@ def resumable_batches(
 
     Args:
         dataset: the examples.
-        sampler: a :class:`~vau_r1.distributed.ShardedBatchSampler` (batches of indices, endless).
+        sampler: a :class:`~vau_r1.engine.distributed.ShardedBatchSampler` (batches of indices, endless).
         consumed_batches: batches already trained on by this rank.
         num_workers: DataLoader worker processes.
     """

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from vau_r1.config import LoggerConfig
+from vau_r1.engine.config import LoggerConfig
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 :func:`model_row` turns one model's :class:`~vau_r1.eval.report.EvalReport` objects (QA and TAG on the test split
 with the swap and frame-reversal probes, and on the shifted split) into a row of percentages with 95% intervals;
 :func:`baseline_rows` adds the blind baselines; :func:`build_results` the deltas (SFT+GRPO − SFT and SFT+GRPO −
-control); :mod:`vau_r1.demo_tables` renders them, and :func:`write_outputs` writes everything.
+control); :mod:`vau_r1.demo.tables` renders them, and :func:`write_outputs` writes everything.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vau_r1.demo_plot import plot_reward_curve, reward_change
-from vau_r1.demo_tables import markdown_report, markdown_table, summary_lines
-from vau_r1.metrics import RECALL_THRESHOLDS
+from vau_r1.demo.plot import plot_reward_curve, reward_change
+from vau_r1.demo.tables import markdown_report, markdown_table, summary_lines
+from vau_r1.eval.metrics import RECALL_THRESHOLDS
 
 __all__ = ["DELTA_KEYS", "baseline_rows", "build_results", "markdown_table", "model_row", "probe_scores",
            "summary_lines", "write_outputs"]  # fmt: skip

@@ -152,6 +152,18 @@ def sampling_seed(seed: int, rank: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
 
 
+def global_loss_tokens(accelerator: Accelerator, local_tokens: float) -> float:
+    """Loss tokens of a whole step summed over ranks, divided by the process count (a token-mean normaliser).
+
+    DDP averages gradients over processes, so dividing each rank's token sum by this gives the token mean
+    over the global batch (dapo's loss, the SFT loss). Never below 1 / process count.
+    """
+    total = torch.tensor([local_tokens], dtype=torch.float64, device=accelerator.device)
+    if accelerator.num_processes > 1:
+        total = accelerator.reduce(total, reduction="sum")
+    return max(total.item(), 1.0) / accelerator.num_processes
+
+
 class ShardedBatchSampler:
     """Yields this rank's batches of dataset indices, resumable at any batch of any epoch.
 

@@ -7,10 +7,10 @@ One optimisation step (:meth:`SFTTrainer.step`)::
         loss      - sum of the target tokens' log-probs / target tokens of the whole step (all ranks)
     optimizer     clip gradients, AdamW step, LR schedule step
 
-The forward pass is :class:`~vau_r1.grpo.policy.CompletionScorer`, the pass GRPO scores completions with
+The forward pass is :class:`~vau_r1.policy.scorer.CompletionScorer`, the pass GRPO scores completions with
 (vision tower once per video, ``second_per_grid_ts`` and ``mm_token_type_ids`` passed, logits only over the
-target), and the loop, the data order and the checkpoints are :class:`~vau_r1.loop.TrainLoop`'s, shared with
-GRPO. An SFT checkpoint's ``model/`` folder (weights and tokenizer) therefore starts a GRPO run as it is:
+target), and the loop, the data order and the checkpoints are :class:`~vau_r1.engine.loop.TrainEngine`'s, shared
+with GRPO. An SFT checkpoint's ``model/`` folder (weights and tokenizer) therefore starts a GRPO run as it is:
 ``vau-r1 train experiment=... model.name_or_path=<run>/checkpoints/step_XXXXXX/model``.
 """
 
@@ -21,15 +21,15 @@ from typing import Any
 
 from torch import nn
 
-from vau_r1.config import RunConfig
-from vau_r1.data.dataset import Example, ExampleBatch, VideoPromptDataset
-from vau_r1.grpo.experience import global_loss_tokens
-from vau_r1.grpo.policy import CompletionScorer
-from vau_r1.grpo.stats import StepStats
-from vau_r1.loggers import MetricLogger
-from vau_r1.loop import TrainLoop
+from vau_r1.engine.distributed import global_loss_tokens
+from vau_r1.engine.loggers import MetricLogger
+from vau_r1.engine.loop import TrainEngine
+from vau_r1.engine.stats import StepStats
 from vau_r1.model.families import family_of
+from vau_r1.policy.scorer import CompletionScorer
+from vau_r1.recipes.config import RunConfig
 from vau_r1.sft.batching import SFTBatch, SFTTargets, build_sft_batch
+from vau_r1.tasks.dataset import Example, ExampleBatch, VideoPromptDataset, first_loadable
 
 #: Every metric key a step can produce, in a fixed order (identical on all ranks).
 STAT_KEYS: tuple[str, ...] = (
@@ -45,7 +45,7 @@ def sft_targets(cfg: RunConfig) -> SFTTargets:
     return SFTTargets(cfg.sft.target_preset or cfg.data.prompt_preset, cfg.sft.think)
 
 
-class SFTTrainer(TrainLoop):
+class SFTTrainer:
     """Trains ``model`` to produce each example's target after its video prompt (token-mean cross-entropy).
 
     Args:
@@ -55,12 +55,9 @@ class SFTTrainer(TrainLoop):
         dataset: the training examples; each example's ``columns["task"]`` picks its target.
         accelerator: the run's accelerator.
         metric_logger: where metrics go (rank 0); defaults to nothing.
-        manifest: saved with every checkpoint (:func:`vau_r1.checkpoint.build_manifest`).
+        manifest: saved with every checkpoint (:func:`vau_r1.engine.checkpoint.build_manifest`).
         config_yaml: resolved config text saved with every checkpoint.
     """
-
-    progress_desc = "sft"
-    progress_metrics = (("loss", "train/loss"),)
 
     def __init__(
         self,
@@ -73,11 +70,24 @@ class SFTTrainer(TrainLoop):
         manifest: dict[str, Any] | None = None,
         config_yaml: str = "",
     ) -> None:
-        super().__init__(cfg, tokenizer, dataset, accelerator, metric_logger, manifest, config_yaml)
+        self.cfg, self.tokenizer, self.dataset, self.accelerator = cfg, tokenizer, dataset, accelerator
+        self.engine = TrainEngine(
+            cfg.trainer, cfg.loop_settings(), tokenizer, dataset, accelerator, metric_logger, manifest, config_yaml,
+            progress_desc="sft", progress_metrics=(("loss", "train/loss"),),
+        )  # fmt: skip
         self.family = family_of(model)
         self.targets = sft_targets(cfg)
-        self.prepare(CompletionScorer(model))
+        self.engine.prepare(CompletionScorer(model))
         self._placeholder: SFTBatch | None = None
+
+    @property
+    def model(self) -> nn.Module:
+        """The unwrapped model (what checkpoints save)."""
+        return self.engine.model
+
+    def fit(self, until_step: int | None = None) -> dict[str, float]:
+        """Train to the last step (or ``until_step``), resuming if configured; returns the last metrics."""
+        return self.engine.fit(self.step, until_step)
 
     def encode(self, examples: list[Example]) -> SFTBatch:
         """Prompts and targets of ``examples`` as an :class:`SFTBatch` on the device."""
@@ -92,10 +102,11 @@ class SFTTrainer(TrainLoop):
         """One optimisation step: encode → token-mean cross-entropy over the step's targets → backward → optimizer."""
         start_s = time.perf_counter()
         stats = StepStats(STAT_KEYS)
-        batches = [self.encode(mb.examples) if mb.examples else None for mb in micro_batches]
-        num_items = global_loss_tokens(self.accelerator, batches)
-        self.accumulate(batches, lambda batch: self.backward(batch, num_items, stats))
-        stats.add("train/grad_norm", self.optimizer_step())
+        batches = [self.encode(mb.examples) if mb.examples else None for mb in micro_batches]  # target_ids [B, L]
+        local_tokens = sum(float(b.loss_mask.sum()) for b in batches if b is not None)
+        num_items = global_loss_tokens(self.accelerator, local_tokens)
+        self.engine.accumulate(batches, lambda batch: self.backward(batch, num_items, stats))
+        stats.add("train/grad_norm", self.engine.optimizer_step())
         for micro, batch in zip(micro_batches, batches, strict=True):
             stats.add("data/prompts", float(len(micro.examples)))
             stats.add("data/skipped", float(len(micro.skipped)))
@@ -104,7 +115,7 @@ class SFTTrainer(TrainLoop):
                 stats.add("data/truncated", batch.truncated.float().sum())
         stats.add("time/step_s", time.perf_counter() - start_s)
         metrics = stats.reduce(self.accelerator, sum_keys=SUM_KEYS)
-        metrics["train/lr"] = self.scheduler.get_last_lr()[0]
+        metrics["train/lr"] = self.engine.scheduler.get_last_lr()[0]
         return metrics
 
     def backward(self, batch: SFTBatch | None, num_items: float, stats: StepStats) -> None:
@@ -117,23 +128,14 @@ class SFTTrainer(TrainLoop):
         if batch is None:  # every rank must run the same forward/backward for the gradients to sync
             batch, weight = self.placeholder(), 0.0
         with self.accelerator.autocast():
-            logp = self.scorer(batch.prompt, batch.target_ids, batch.loss_mask)  # [B, L]
+            logp = self.engine.scorer(batch.prompt, batch.target_ids, batch.loss_mask)  # [B, L]
         nll = -logp * batch.loss_mask
         self.accelerator.backward(nll.sum() * (weight / num_items))
         if weight:
             stats.add("train/loss", nll.detach()[batch.loss_mask.bool()])  # token mean over the step
 
     def placeholder(self) -> SFTBatch:
-        """A batch of the first loadable example, for the zero-weight pass of a rank with no data.
-
-        Raises:
-            RuntimeError: no video of the dataset can be loaded.
-        """
-        if self._placeholder is not None:
-            return self._placeholder
-        for index in range(len(self.dataset)):
-            item = self.dataset[index]
-            if isinstance(item, Example):
-                self._placeholder = self.encode([item])
-                return self._placeholder
-        raise RuntimeError("no video of the dataset can be loaded; check data.video_root and data.annotations")
+        """The batch a rank with an empty micro-batch runs its zero-weight pass on (the first loadable example)."""
+        if self._placeholder is None:
+            self._placeholder = self.encode([first_loadable(self.dataset)])
+        return self._placeholder

@@ -13,7 +13,7 @@ Layout of ``<output_dir>/checkpoints/step_000100/``::
     config.yaml         the resolved config as YAML
 
 Under ZeRO-3 and FSDP2 the parameters are split across ranks: ``model/`` then holds the full weights gathered
-on rank 0 (:meth:`vau_r1.sharding.Sharding.full_state_dict`), and resuming reloads ``accelerate_state/``.
+on rank 0 (:meth:`vau_r1.engine.sharding.Sharding.full_state_dict`), and resuming reloads ``accelerate_state/``.
 
 A checkpoint is written into ``step_XXXXXX.tmp`` and renamed when complete, so a crash mid-save never
 leaves a directory that looks valid. ``keep_last`` removes the oldest complete checkpoints.
@@ -182,7 +182,7 @@ def save_checkpoint(
     torch.save(_rng_state(), tmp / f"rng_rank{accelerator.process_index}.pt")
     full_state = None
     if prepared is not None:  # collective: every rank takes part
-        from vau_r1.sharding import Sharding
+        from vau_r1.engine.sharding import Sharding
 
         full_state = Sharding(accelerator).full_state_dict(prepared, model)
         accelerator.save_state(str(tmp / "accelerate_state"))

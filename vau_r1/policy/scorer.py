@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-from vau_r1.grpo.logprobs import chunked_logprobs, token_logprobs
-from vau_r1.grpo.rollout import prompt_positions
+from vau_r1.policy.logprobs import chunked_logprobs, token_logprobs
+from vau_r1.policy.rollout import prompt_positions
 
 
 def sequence_inputs(
@@ -63,7 +63,7 @@ class CompletionScorer(nn.Module):
         reuse_vision: run the vision tower once per video and share it across the ``G`` completions;
             ``False`` repeats ``pixel_values_videos`` ``G`` times (the official trainer's way).
         chunk_size: when set, compute log-probs from the hidden states in chunks of this many tokens
-            without materialising ``[B*G, L, V]`` logits (:func:`~vau_r1.grpo.logprobs.chunked_logprobs`).
+            without materialising ``[B*G, L, V]`` logits (:func:`~vau_r1.policy.logprobs.chunked_logprobs`).
     """
 
     def __init__(self, model: nn.Module, reuse_vision: bool = True, chunk_size: int | None = None) -> None:

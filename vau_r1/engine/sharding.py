@@ -71,7 +71,7 @@ class Sharding:
         """Settings that must be in place before ``accelerator.prepare(scorer, optimizer)``.
 
         Args:
-            scorer: the :class:`~vau_r1.grpo.policy.CompletionScorer` around the policy.
+            scorer: the :class:`~vau_r1.policy.scorer.CompletionScorer` around the policy.
             micro_batch_size: prompts per process per micro-batch.
             max_grad_norm: gradient clipping norm, ``None`` for none.
         """

@@ -8,7 +8,7 @@ class (``Normal`` or not).
 
 Example::
 
-    from vau_r1.predict import predict_video
+    from vau_r1.apps.predict import predict_video
     prediction = predict_video("clip.mp4", model="outputs/tag_grpo_qwen2_5_vl_3b", out_png="clip.png")
     prediction.anomaly, prediction.anomaly_class, prediction.span_s, prediction.analysis
 """
@@ -163,15 +163,15 @@ def predict_video(
         model_load: :data:`vau_r1.eval.loading.LOAD_KEYS` settings.
         device: ``cuda``, ``cpu``, ...; default: CUDA when available.
         gt_span_s: ground-truth span drawn in the PNG.
-        out_png: where to write the timeline PNG (:func:`vau_r1.viz.save_timeline_png`); ``None`` for none.
+        out_png: where to write the timeline PNG (:func:`vau_r1.apps.viz.save_timeline_png`); ``None`` for none.
 
     Raises:
         vau_r1.data.video.VideoError: the video cannot be decoded.
     """
     import torch
 
+    from vau_r1.apps.viz import save_timeline_png
     from vau_r1.eval.loading import load_for_eval, resolve_model_ref
-    from vau_r1.viz import save_timeline_png
 
     ref = resolve_model_ref(model)
     clip = load_clip(video, resolve_predict_video_config(video_preset, ref.manifest))

@@ -2,7 +2,7 @@
 
 Stages (:func:`run_demo`), each the same entry point a user would call::
 
-    1 data      four synthetic splits (vau_r1.demo_data): SFT + test, fresh clips, a gate split, a shifted test
+    1 data      four synthetic splits (vau_r1.demo.data): SFT + test, fresh clips, a gate split, a shifted test
     2 sft       vau-r1 train algorithm=sft from scratch on QA + TAG, answer-only targets, cosine schedule
     3 gate      QA on the gate split with every video swapped for another clip's (eval run probe=swap):
                 GRPO starts only when SFT loses at least ``swap_margin`` points there (it reads the video)
@@ -12,7 +12,7 @@ Stages (:func:`run_demo`), each the same entry point a user would call::
                 schedule as GRPO, about GRPO's wall time
     6 eval      SFT, SFT+GRPO and the control: QA and TAG on the test split (with the swap and frame-reversal
                 probes) and on the shifted split (vau_r1.eval.pipeline; greedy; the training prompts)
-    7 report    table.md / results.json / reward_curve.png (vau_r1.demo_report)
+    7 report    table.md / results.json / reward_curve.png (vau_r1.demo.report)
 
 The stage configs are composed from ``vau_r1/configs/train.yaml`` and ``vau_r1/configs/eval/eval.yaml`` with Hydra
 overrides
@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vau_r1 import demo_report
-from vau_r1.demo_data import CLIP, write_bpe_corpus, write_demo_data
-from vau_r1.demo_options import SIZES, DemoOptions
+from vau_r1.demo import report as demo_report
+from vau_r1.demo.data import CLIP, write_bpe_corpus, write_demo_data
+from vau_r1.demo.options import SIZES, DemoOptions
 
 __all__ = ["DemoOptions", "eval_overrides", "grpo_overrides", "run_demo", "sft_overrides"]
 
@@ -125,13 +125,13 @@ def generate_data(opts: DemoOptions) -> dict[str, Path]:
 
 def train(overrides: list[str]) -> tuple[Path, float]:
     """Run ``vau-r1 train`` in-process; returns the final checkpoint's ``model/`` folder and the wall seconds."""
-    from vau_r1 import train as train_entry
+    from vau_r1.apps import train as train_entry
 
     started = time.perf_counter()
     trainer = train_entry.run(compose(train_entry.CONFIG_DIR, "train", overrides))
     wall_s = time.perf_counter() - started
     (Path(trainer.cfg.output_dir) / "overrides.txt").write_text(" ".join(overrides) + "\n", encoding="utf-8")
-    step = Path(trainer.cfg.output_dir) / "checkpoints" / f"step_{trainer.step_count:06d}" / "model"
+    step = Path(trainer.cfg.output_dir) / "checkpoints" / f"step_{trainer.engine.step_count:06d}" / "model"
     if not step.is_dir():
         raise FileNotFoundError(f"{step} was not written; check {trainer.cfg.output_dir}")
     return step, wall_s
@@ -139,7 +139,7 @@ def train(overrides: list[str]) -> tuple[Path, float]:
 
 def evaluate(opts: DemoOptions, label: str, ckpt: Path, task: str, split: str, root: Path, **keys: Any) -> Any:
     """One ``vau-r1 eval run`` of ``ckpt`` on ``root``'s ``test.csv``; returns its report."""
-    from vau_r1 import evaluate as eval_entry
+    from vau_r1.apps import evaluate as eval_entry
 
     out = opts.out_dir / "eval" / label / f"{split}_{task}"
     cfg = compose(eval_entry.CONFIG_DIR, "eval", eval_overrides(opts, str(ckpt), task, root, out, **keys))

@@ -154,7 +154,7 @@ def generate_rollout(
 
     Args:
         model: an unwrapped Qwen2/2.5-VL ``...ForConditionalGeneration`` (or a PEFT model around one). Under
-            ZeRO-3/FSDP2 call this inside :meth:`vau_r1.sharding.Sharding.with_full_parameters`: rows stop at
+            ZeRO-3/FSDP2 call this inside :meth:`vau_r1.engine.sharding.Sharding.with_full_parameters`: rows stop at
             different lengths on different ranks, so per-forward weight gathers would not line up.
         prompt: model inputs of the ``B`` prompts: ``input_ids``/``attention_mask``/``mm_token_type_ids``
             ``[B, P]`` (left padding), ``pixel_values_videos`` ``[N, D]``, ``video_grid_thw`` ``[B, 3]``,

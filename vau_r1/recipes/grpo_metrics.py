@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from vau_r1.data.dataset import ExampleBatch
+from vau_r1.engine.stats import StepStats
 from vau_r1.grpo.experience import Experience
-from vau_r1.grpo.stats import StepStats
+from vau_r1.tasks.dataset import ExampleBatch
 
 #: Metrics reported as global sums over ranks and micro-batches (the others are means).
 SUM_KEYS: tuple[str, ...] = ("data/skipped", "data/prompts")
