@@ -64,7 +64,7 @@ def test_group_scale_population_std() -> None:
 
 
 def test_matches_paper_formula_with_torch_std() -> None:
-    # paper_spec §6.1 step 8: (r - mean_g) / (torch.std(r_g) + 1e-4), unbiased std, per group of G.
+    # docs/paper.md §6.1 step 8: (r - mean_g) / (torch.std(r_g) + 1e-4), unbiased std, per group of G.
     gen = torch.Generator().manual_seed(0)
     rewards = torch.rand(6 * 4, generator=gen) * 3
     grouped = rewards.view(6, 4)

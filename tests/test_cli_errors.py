@@ -43,3 +43,59 @@ def test_hydra_help_lists_the_groups_without_the_heavy_modules(words, capsys) ->
     done = subprocess.run([sys.executable, "-c", code, *words, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert f"vau-r1 {' '.join(words)} is powered by Hydra" in done.stdout and "Configuration groups" in done.stdout
+
+
+HELP_COMMANDS = [[], ["data"], ["demo"], ["env"], ["eval"], ["eval", "judge"], ["eval", "score"], ["predict"]]
+
+
+@pytest.mark.parametrize("words", HELP_COMMANDS, ids=lambda w: " ".join(w) or "vau-r1")
+def test_every_help_answers_without_importing_torch(words) -> None:
+    """``--help`` stays fast (well under 3 s) because no command imports torch, transformers or decord for it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from vau_r1.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'transformers', 'decord') if m in sys.modules]\n"
+            "assert not heavy, f'help imported {heavy}'")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code, *words, "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "usage: vau-r1" in done.stdout
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_predict_names_a_missing_video(capsys, tmp_path) -> None:
+    assert main(["predict", str(tmp_path / "nope.mp4"), "--model", "tiny-random"]) == 2
+    assert f"video {tmp_path / 'nope.mp4'} not found" in _one_line_error(capsys)
+
+
+def test_predict_lists_the_prompt_presets_before_loading_anything(capsys, tmp_path) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not decoded: the preset is checked first")
+    assert main(["predict", str(video), "--model", "tiny-random", "--prompt-preset", "paper_evl"]) == 2
+    err = _one_line_error(capsys)
+    assert "unknown prompt preset 'paper_evl'" in err and "paper_eval_think" in err
+
+
+def test_predict_refuses_a_cuda_device_on_a_machine_without_one(capsys, tmp_path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device: the refusal cannot happen here")
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not decoded: the device is checked first")
+    assert main(["predict", str(video), "--model", "tiny-random", "--device", "cuda"]) == 2
+    assert "--device cuda: this machine has no CUDA device" in _one_line_error(capsys)
+
+
+def test_demo_refuses_an_output_path_that_is_a_file(capsys, tmp_path) -> None:
+    target = tmp_path / "results.txt"
+    target.write_text("keep me")
+    assert main(["demo", "--quick", "--out", str(target)]) == 2
+    assert f"--out {target} is a file" in _one_line_error(capsys)
+    assert target.read_text() == "keep me"

@@ -52,7 +52,7 @@ def test_paper_experiments_cover_both_models_and_three_tasks():
 
 @pytest.mark.parametrize("name", PAPER)
 def test_paper_hyper_parameters(name):
-    # paper_spec.md §6.2: the shipped scripts' settings.
+    # docs/paper.md §6.2: the shipped scripts' settings.
     run = validate(compose_cfg(f"experiment={name}", *DATA_PATHS))
     task = name.split("_")[0]
     g, t = run.grpo, run.trainer
@@ -120,7 +120,9 @@ def test_run_directory_is_deterministic():
     assert "dir: ${output_dir}" in text and "${now:" not in text
 
 
-# ---------------------------------------------------------------- YAML style (style_anchors.md §10 rule 5)
+# ---------------------------------------------------------------- YAML style: a comment above every key
+# (this project's rule for its own config groups, after the CI format check of volcengine/verl's trainer
+# configs, verl/trainer/config/*.yaml, which requires a comment above each field)
 
 OWN_GROUPS = ("data", "rewards", "grpo", "trainer", "logger", "experiment")
 KEY = re.compile(r"^(\s*)(- )?[\w@/.]+:( |$)")

@@ -158,7 +158,7 @@ def test_cli_errors_exit_2(annotations: Path, tmp_path: Path, capsys: pytest.Cap
 def test_constant_answer_a_on_msad_test(
     vau_bench_dir: Path, tmp_path: Path, kind: str, capsys: pytest.CaptureFixture
 ) -> None:
-    """The answer-position sanity baseline of paper_spec §2.3: always "A" scores 164/240 = 68.33%."""
+    """The answer-position sanity baseline of docs/paper.md §2.3: always "A" scores 164/240 = 68.33%."""
     csv_path = vau_bench_dir / "test_msad.csv"
     videos = [sample.video for sample in load_annotations(csv_path, source="msad").samples]
     if kind == "official_csv":  # official InternVL-style names: no .mp4

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from vau_r1.judge import SCORE_KEYS, JudgeParseError, build_messages, get_preset, parse_judge_reply
 from vau_r1.judge.prompt import PAPER_USER_TEMPLATE, PRESETS, SYSTEM_MESSAGE
 
-SPEC = Path(__file__).resolve().parents[2] / "shared" / "docs" / "paper_spec.md"
+PAPER_DOC = Path(__file__).resolve().parents[1] / "docs" / "paper.md"
 
 
 def reply(cls=8, km=7, flu=9, inf=6, fac=7, total=37, **extra) -> str:
@@ -111,15 +111,16 @@ def test_paper_prompt_shape() -> None:
     assert SYSTEM_MESSAGE == "You are an expert evaluator for video anomaly detection outputs."
 
 
-def test_paper_prompt_matches_spec_verbatim() -> None:
-    if not SPEC.is_file():
-        pytest.skip(f"paper spec not found at {SPEC} (../shared is absent)")
-    lines = SPEC.read_text(encoding="utf-8").split("\n")
-    start = next(i for i, line in enumerate(lines) if line.startswith("* **User prompt**, verbatim")) + 2
+def test_paper_prompt_matches_the_paper_doc_verbatim() -> None:
+    # docs/paper.md §8.5: the fenced block after "* **User prompt**", ⎵ = trailing space; it leaves out the
+    # f-string's opening "\n" and closing "\n" + 8 spaces
+    lines = PAPER_DOC.read_text(encoding="utf-8").replace("⎵", " ").split("\n")
+    marker = next(i for i, line in enumerate(lines) if line.startswith("* **User prompt**"))
+    start = next(i for i in range(marker, len(lines)) if lines[i] == "```") + 1
     body = lines[start : lines.index("```", start)]
-    spec_prompt = "\n" + "\n".join(body) + "\n        "
+    doc_prompt = "\n" + "\n".join(body) + "\n        "
     fields = {k: "{" + k + "}" for k in ("gt_description", "gt_analysis", "description", "analysis")}
-    assert PAPER_USER_TEMPLATE.format(**fields) == spec_prompt
+    assert PAPER_USER_TEMPLATE.format(**fields) == doc_prompt
 
 
 def test_build_messages_inserts_texts_verbatim() -> None:

@@ -114,7 +114,7 @@ def test_clipping_hand_computed() -> None:
 
 
 def test_on_policy_matches_paper_formula_and_gradient() -> None:
-    # paper_spec §6.1 step 9, written literally: ℓ = -(exp(logp - sg(logp))·A - β·KL), per-sequence mean.
+    # docs/paper.md §6.1 step 9, written literally: ℓ = -(exp(logp - sg(logp))·A - β·KL), per-sequence mean.
     gen = torch.Generator().manual_seed(0)
     logp = (-torch.rand(3, 5, generator=gen) * 3).requires_grad_()
     ref = -torch.rand(3, 5, generator=gen) * 3

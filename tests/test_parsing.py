@@ -347,7 +347,7 @@ def test_parse_label_lenient(text: str, expected: str | None) -> None:
     assert parse_label_lenient(text) == expected
 
 
-# Reference ports of the official parsers (paper_spec.md §4.1–4.2), for equivalence checks.
+# Reference ports of the official parsers (docs/paper.md §4.1–4.2), for equivalence checks.
 _OFFICIAL_OPT = re.compile(r"(?<![A-Za-z0-9])([A-D])(?![A-Za-z0-9])", re.I)
 
 

@@ -2,7 +2,7 @@
 
 Each golden string is written one prompt line per source line; a trailing space is written inside the
 quotes (``"... </answer>. "``), so it survives editors. The paper texts are those of
-``../shared/docs/paper_spec.md`` §4 (``⎵`` = trailing space) and of the official eval scripts.
+``docs/paper.md`` §4 (``⎵`` = trailing space) and of the official eval scripts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from vau_r1.tasks import PRESET_NAMES, PROMPT_PRESETS, get_preset, render_prompt
 from vau_r1.tasks import prompts as P
 from vau_r1.tasks.presets import duration_sentence
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "docs" / "paper_spec.md"
+PAPER_DOC = Path(__file__).resolve().parents[1] / "docs" / "paper.md"
 
 SAMPLE = VideoSample(
     video="msad_Assault_3.mp4", source="msad", row=1,
@@ -316,30 +316,29 @@ def test_unknown_preset_and_task_list_the_valid_names() -> None:
         get_preset("grounding", "default")
 
 
-def _spec_section4() -> str:
-    if not SPEC_PATH.is_file():
-        pytest.skip(f"paper spec not found at {SPEC_PATH} (../shared is absent)")
-    text = SPEC_PATH.read_text(encoding="utf-8")
-    return text[text.index("## 4. Tasks") : text.index("## 5. Reward")].replace("⎵", " ")
+def _paper_section4() -> str:
+    """§4 of docs/paper.md (part of the repository), with ``⎵`` turned back into a space."""
+    text = PAPER_DOC.read_text(encoding="utf-8")
+    return text[text.index("\n## 4. Tasks") : text.index("\n## 5. Reward")].replace("⎵", " ")
 
 
 PAPER_CONSTANTS = [
-    "QA_GRPO", "QA_SFT", "TAG_GRPO", "TAG_SFT", "TAG_EVAL_NO_THINK", "CLS_GRPO", "CLS_SFT", "CLS_EVAL_THINK",
-    "CLS_EVAL_NO_THINK",
+    "QA_GRPO", "QA_SFT", "TAG_GRPO", "TAG_SFT", "TAG_EVAL_NO_THINK", "TAG_EVAL_THINK", "CLS_GRPO", "CLS_SFT",
+    "CLS_EVAL_THINK", "CLS_EVAL_NO_THINK",
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PAPER_CONSTANTS)
-def test_paper_templates_match_the_spec_verbatim(name: str) -> None:
-    # the spec's code blocks, ⎵ turned back into a space; the blocks do not show a final line break
-    blocks = [block.rstrip("\n") for block in re.findall(r"```\n(.*?)```", _spec_section4(), flags=re.DOTALL)]
+def test_paper_templates_match_the_paper_doc_verbatim(name: str) -> None:
+    # the code blocks of docs/paper.md §4, ⎵ turned back into a space; the blocks do not show a final line break
+    blocks = [block.rstrip("\n") for block in re.findall(r"```\n(.*?)```", _paper_section4(), flags=re.DOTALL)]
     assert getattr(P, name).rstrip("\n") in blocks
 
 
-def test_paper_eval_qa_matches_the_spec_verbatim() -> None:
-    # the spec writes the f-string fields as {Question} / {Option 1}; it omits the opening "\n" and the
+def test_paper_eval_qa_matches_the_paper_doc_verbatim() -> None:
+    # docs/paper.md writes the f-string fields as {Question} / {Option 1}; it omits the opening "\n" and the
     # closing "\n" + 12 spaces of the source f-string
-    blocks = re.findall(r"```\n(.*?)```", _spec_section4(), flags=re.DOTALL)
+    blocks = re.findall(r"```\n(.*?)```", _paper_section4(), flags=re.DOTALL)
     fields = {"[QUESTION]": "{Question}", **{f"[OPTION_{c}]": f"{{Option {i}}}" for i, c in enumerate("ABCD", 1)}}
     think, no_think = P.QA_EVAL_THINK, P.QA_EVAL_NO_THINK
     for placeholder, field in fields.items():
@@ -349,8 +348,8 @@ def test_paper_eval_qa_matches_the_spec_verbatim() -> None:
     assert no_think[1:-12].endswith(blocks[blocks.index(think[1:-12]) + 1])  # "the same text ..., then:" block
 
 
-def test_spec_quotes_the_fixed_questions_and_tag_options() -> None:
-    section = _spec_section4()
+def test_paper_doc_quotes_the_fixed_questions_and_tag_options() -> None:
+    section = _paper_section4()
     for text in (P.TAG_QUESTION_THINK, P.TAG_QUESTION_NO_THINK, P.CLS_QUESTION, P.TAG_OPTION_GRPO, P.TAG_OPTION_EVAL,
                  P.REASONING_SFT, P.REASONING_EVAL_TURN1, P.REASONING_EVAL_TURN2):
         assert text in section

@@ -293,7 +293,7 @@ def test_sft_trains_the_description_task_grpo_does_not(tmp_path):
 
 @pytest.mark.parametrize("name", SFT_PAPER)
 def test_paper_sft_experiments(name):
-    # paper_spec.md §7: lr 2e-5, 1 epoch, batch 1, bf16, full FT except CLS (LoRA r16/a16/0.05), logging 5, save 200.
+    # docs/paper.md §7: lr 2e-5, 1 epoch, batch 1, bf16, full FT except CLS (LoRA r16/a16/0.05), logging 5, save 200.
     with initialize_config_dir(config_dir=str(CONFIGS), version_base=None):
         run = validate(compose("train", overrides=[f"experiment={name}", *DATA_PATHS]))
     task = name.split("_")[0]

@@ -1,6 +1,6 @@
 """Rollout and policy pass on the tiny Qwen-VL: the log-probs of sampling are the log-probs that are trained.
 
-Each test guards a silent failure of ``../shared/docs/qwen_vl_pitfalls.md``: the time encoding
+Each test guards a silent failure of ``docs/qwen_vl_notes.md``: the time encoding
 (``second_per_grid_ts``) and ``mm_token_type_ids`` reaching every pass (items 1-2), the mutable
 ``rope_deltas`` (item 3), and prefill-once + KV-cache expansion reproducing plain decoding (items 4-5).
 """

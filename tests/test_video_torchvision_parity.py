@@ -63,7 +63,7 @@ def test_inputs_match_transformers_video_processor(video_path: Path, name: str) 
     clip = load_clip(video_path, config)
     assert torch.equal(clip.frames, reference_frames)
     # The paper's trainer sets the processor's pixel bounds to 3136 / 12845056, so its resize is a no-op
-    # on frames already sized by qwen-vl-utils (paper_spec.md §3.1).
+    # on frames already sized by qwen-vl-utils (docs/paper.md §3.1).
     processor = Qwen2VLVideoProcessor(min_pixels=3136, max_pixels=12845056)
     theirs = processor(
         videos=[reference_frames], do_sample_frames=False, cap_pixels_per_frame=False, return_tensors="pt"

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vau-r1", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"vau-r1 {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    subparsers.add_parser("train", help=f"Hydra entry point {HYDRA_COMMANDS[('train',)]} (key=value overrides)")
+    subparsers.add_parser("train", help="train with GRPO or SFT (Hydra key=value overrides; --help lists the groups)")
     for _, module in COMMANDS:
         importlib.import_module(module).register(subparsers)
     return parser

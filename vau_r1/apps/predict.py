@@ -81,7 +81,14 @@ class VideoPrediction:
 
 
 def task_presets(prompt_preset: str) -> dict[str, str]:
-    """Preset per task: ``prompt_preset`` where the task has it, else ``default``."""
+    """Preset per task: ``prompt_preset`` where the task has it, else ``default``.
+
+    Raises:
+        ValueError: no task has a preset of that name (the message lists the names).
+    """
+    known = sorted({name for presets in PROMPT_PRESETS.values() for name in presets})
+    if prompt_preset not in known:
+        raise ValueError(f"unknown prompt preset {prompt_preset!r}; expected one of {known}")
     presets = {}
     for task in ("tag", "cls", "reasoning"):
         presets[task] = prompt_preset if prompt_preset in PROMPT_PRESETS[task] else "default"
@@ -140,6 +147,17 @@ def resolve_predict_video_config(preset: str, manifest: Mapping[str, Any] | None
     return VideoConfig.from_preset(preset)
 
 
+def resolve_device(device: str | None) -> str:
+    """``device``, or CUDA when available else CPU; a CUDA device on a machine without one is a ``ValueError``."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: this machine has no CUDA device (torch {torch.__version__}); use cpu")
+    return device
+
+
 def predict_video(
     video: str | Path,
     model: str = "Qwen/Qwen2.5-VL-3B-Instruct",
@@ -167,16 +185,17 @@ def predict_video(
 
     Raises:
         vau_r1.data.video.VideoError: the video cannot be decoded.
+        ValueError: an unknown prompt preset or a device this machine lacks.
     """
-    import torch
-
     from vau_r1.apps.viz import save_timeline_png
     from vau_r1.eval.loading import load_for_eval, resolve_model_ref
 
+    task_presets(prompt_preset)  # an unknown name fails before the model loads
+    device = resolve_device(device)
     ref = resolve_model_ref(model)
     clip = load_clip(video, resolve_predict_video_config(video_preset, ref.manifest))
     net, tokenizer = load_for_eval(ref, model_load)
-    net.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net.to(device)
     prediction = predict_clip(clip, net, tokenizer, settings or GenerationSettings(max_new_tokens=512), prompt_preset)
     if out_png is not None:
         answer = {True: "anomaly", False: "normal", None: "unclear"}[prediction.anomaly]

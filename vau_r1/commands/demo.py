@@ -88,8 +88,25 @@ def options_from_args(args: argparse.Namespace) -> Any:
     return DemoOptions.quick(**changes) if args.quick else DemoOptions(**changes)
 
 
+def _output_folder_error(out: Path) -> str | None:
+    """Why the demo cannot write into ``out`` (created here if absent), or ``None`` when it can."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file; give a folder (it is created if absent)"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        return f"--out {out}: cannot write there ({error.strerror or error}); choose another folder"
+    return None
+
+
 def run_demo_command(args: argparse.Namespace) -> int:
-    """Run ``vau-r1 demo``; prints the table and the verdicts; returns 0."""
+    """Run ``vau-r1 demo``; prints the table and the verdicts; returns 0, or 2 when ``--out`` is not writable."""
+    if message := _output_folder_error(args.out):
+        print(f"vau-r1 demo: error: {message}", file=sys.stderr)
+        return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.no_progress:

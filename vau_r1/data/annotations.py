@@ -1,7 +1,7 @@
 """VAU-Bench annotation CSVs → typed :class:`~vau_r1.data.schema.VideoSample` records.
 
 This is the only module that knows the CSV column names and sentinel values
-(``../shared/docs/paper_spec.md`` §2.2–2.5):
+(``docs/paper.md`` §2.2–2.5):
 
 * ``-1`` (or an empty cell) in a text field means "not annotated": the field becomes ``None``;
 * ``Correct Option`` is a letter, a ``"D. option text"`` prefix, or the full text of an option;
@@ -61,7 +61,7 @@ class SkippedRow:
 def skip_reason(sample: VideoSample, task: str, purpose: Purpose = "eval") -> str | None:
     """Why ``sample`` cannot be used for ``task``, or ``None`` when it can.
 
-    The rules reproduce the paper's evaluation denominators (paper_spec §2.5):
+    The rules reproduce the paper's evaluation denominators (docs/paper.md §2.5):
 
     * ``qa``: question, four options and the answer letter are present;
     * ``tag`` for ``eval``: a valid interval ``span_s`` (normal ``0,0`` and ``-1,-1`` rows are out);

@@ -1,7 +1,7 @@
 """Frame-count and resolution rules of Qwen2/2.5-VL video input, as configuration.
 
 The rules reproduce ``qwen_vl_utils.vision_process`` (``smart_nframes``, ``smart_resize``, the
-per-frame pixel budget of ``fetch_video``; ``../shared/docs/paper_spec.md`` §3), but every constant is a
+per-frame pixel budget of ``fetch_video``; ``docs/paper.md`` §3), but every constant is a
 :class:`VideoConfig` field, so train and eval settings live in config and in the run manifest.
 Nothing here decodes video; :mod:`vau_r1.data.video` does.
 """

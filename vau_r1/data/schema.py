@@ -3,7 +3,7 @@
 Every other module reads annotations through :class:`VideoSample`; the CSV column names and
 sentinel values are known only to :mod:`vau_r1.data.annotations`.
 
-Conventions (``../shared/docs/paper_spec.md`` §2.2):
+Conventions (``docs/paper.md`` §2.2):
 
 * times are seconds everywhere (``start_s``, ``end_s``);
 * ``NORMAL_SPAN`` ``(-1.0, -1.0)`` is the grounding target of a normal video, the answer the

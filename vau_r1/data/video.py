@@ -1,7 +1,7 @@
 """Video sampling and decoding the way Qwen2/2.5-VL expects (qwen-vl-utils semantics), with a failure policy.
 
 The frame-count and resolution rules reproduce ``qwen_vl_utils.vision_process`` (``smart_nframes``,
-``smart_resize``, ``fetch_video`` with the decord reader; ``../shared/docs/paper_spec.md`` §3), but every
+``smart_resize``, ``fetch_video`` with the decord reader; ``docs/paper.md`` §3), but every
 constant is a :class:`VideoConfig` field, so train and eval settings live in config and in the run manifest.
 
 Decoding runs in a worker thread under ``decode_timeout_s`` (decord can hang without an error), retries are

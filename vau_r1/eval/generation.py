@@ -5,11 +5,11 @@
 Decoding is plain greedy by default: ``do_sample=False`` with the checkpoint's repetition penalty and
 n-gram ban switched off (Qwen2.5-VL's ``generation_config.json`` sets ``repetition_penalty=1.05``, which
 ``generate`` would otherwise apply). ``checkpoint_defaults=True`` decodes as the paper's eval scripts did,
-with whatever the checkpoint's ``generation_config.json`` says (``paper_spec.md`` §8.1). Sampling is
+with whatever the checkpoint's ``generation_config.json`` says (``docs/paper.md`` §8.1). Sampling is
 seeded per batch from the batch's video names, so a resumed run draws the same tokens as an uninterrupted one.
 
 The paper's QA and reasoning eval prompts render the chat template with ``add_vision_id=True``
-("Video 1: " before the video, ``paper_spec.md`` §4). :class:`VisionIdTokenizer` passes that flag
+("Video 1: " before the video, ``docs/paper.md`` §4). :class:`VisionIdTokenizer` passes that flag
 through to the tokenizer's ``apply_chat_template``.
 """
 

@@ -1,4 +1,4 @@
-"""``vau-r1 eval judge``: VAU-Eval scores of a reasoning prediction file (paper_spec §8.5).
+"""``vau-r1 eval judge``: VAU-Eval scores of a reasoning prediction file (docs/paper.md §8.5).
 
 Predictions are either the paper's reasoning CSV (``Video Name,Description,Analysis``, as written by the
 official inference or by ``vau-r1 eval run task=reasoning`` as ``predictions_reasoning.csv``) or this

@@ -11,7 +11,8 @@ A model reference (``model=...`` of ``vau-r1 eval run``, ``--model`` of ``vau-r1
 * ``tiny-random``, the in-memory test model.
 
 The manifest records the video sampling and prompt preset the checkpoint was trained with;
-:func:`parity_differences` lists what an evaluation changes (anchors §4 item 1).
+:func:`parity_differences` lists what an evaluation changes (the official code's train/eval mismatches,
+``docs/paper.md`` §10 item 35).
 """
 
 from __future__ import annotations

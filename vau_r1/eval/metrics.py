@@ -1,10 +1,10 @@
 """Evaluation metrics on VAU-Bench: QA accuracy, grounding mIoU and R@k, classification accuracy.
 
 Predictions are parsed with the same parsers as the rewards (:mod:`vau_r1.rewards.parsing`):
-``parser="strict"`` (default) or ``parser="lenient"`` (the official scripts, ``paper_spec.md`` §8).
+``parser="strict"`` (default) or ``parser="lenient"`` (the official scripts, ``docs/paper.md`` §8).
 Strict parsing accepts a bare answer without tags (the no-think eval prompts ask for one).
 
-Conventions (``paper_spec.md`` §2.5, §8):
+Conventions (``docs/paper.md`` §2.5, §8):
 
 * every value is a percentage in [0, 100], unrounded (round only for display);
 * the denominator is the number of samples the task can score (``n``); a sample with no

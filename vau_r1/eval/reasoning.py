@@ -1,7 +1,7 @@
 """Anomaly reasoning (VAU-Eval input): two-turn inference with the video attached once, then the judge.
 
 Turn 1 asks for a description of the video, turn 2 (text only, after the model's own description) for
-the analysis (``paper_spec.md`` §4.4). The official inference re-attached the video to the second
+the analysis (``docs/paper.md`` §4.4). The official inference re-attached the video to the second
 turn, doubling the visual tokens (§10 item 31); :func:`vau_r1.tasks.build_reasoning_turns` builds the
 chat with one copy, and the second turn's prompt re-uses the first turn's video inputs.
 

@@ -1,6 +1,6 @@
 """Evaluation reports: one :class:`EvalReport` per run, written as Markdown, JSON and CSV.
 
-The Markdown table has the columns of the paper's tables (``paper_spec.md`` §9): Table A
+The Markdown table has the columns of the paper's tables (``docs/paper.md`` §9): Table A
 (``Acc`` and the VAU-Eval scores CLS, KM, FLU, INF, FAC, Total), Table B (``mIoU``, ``R@0.3/0.5/0.7``)
 and Table C (``Bin. Acc.``, ``Multi Acc.``), with "(w/ think)" or "(w/o think)" from the prompt preset.
 Below it come the denominator, the missing and failed videos, the settings (video and prompt presets,

@@ -24,7 +24,7 @@ __all__ = ["PAPER_EVAL_VIDEO", "EvalConfig", "resolve_video_config"]
 
 logger = logging.getLogger(__name__)
 
-#: ``video_preset: paper_eval`` → the paper's eval sampling of each task (``paper_spec.md`` §3.2).
+#: ``video_preset: paper_eval`` → the paper's eval sampling of each task (``docs/paper.md`` §3.2).
 PAPER_EVAL_VIDEO: dict[str, str] = {"qa": "paper_eval_qa", "reasoning": "paper_eval_qa", "tag": "paper_eval_tag",
                                     "cls": "paper_eval_tag"}  # fmt: skip
 #: ``video_preset: checkpoint`` without a manifest (a base model) falls back to the training preset.

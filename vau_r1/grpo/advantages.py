@@ -4,7 +4,7 @@ Layout (used by every function here and by the trainer): the batch is **prompt-m
 completions of prompt ``b`` occupy the contiguous rows ``b*G .. b*G + G-1``, so completion ``i`` of
 prompt ``b`` sits at row ``b*G + i`` and ``rewards.view(B, G)`` recovers the groups.
 
-Standard deviation: the paper's code (``paper_spec.md`` §6.1 step 8) computes
+Standard deviation: the paper's code (``docs/paper.md`` §6.1 step 8) computes
 ``A_i = (r_i - mean_g r) / (std_g r + 1e-4)`` with ``torch.std``, i.e. the **unbiased** (N-1)
 estimator, and TRL's ``nanstd`` applies the same Bessel correction (also with ``+ 1e-4``). Both are
 therefore the default here (``std_unbiased=True``, ``eps=1e-4``); set ``std_unbiased=False`` for

@@ -1,6 +1,6 @@
 """GRPO policy loss: clipped surrogate, k3 KL penalty, and the four token-aggregation rules.
 
-Per token ``(i, t)`` of completion ``i`` (``paper_spec.md`` §6.1 step 9, TRL ``_compute_loss``)::
+Per token ``(i, t)`` of completion ``i`` (``docs/paper.md`` §6.1 step 9, TRL ``_compute_loss``)::
 
     ratio    = exp(logp - old_logp)                      # ≡ 1 on-policy (old_logp = logp.detach())
     KL       = exp(ref - logp) - (ref - logp) - 1         # k3 estimator, ≥ 0

@@ -1,4 +1,4 @@
-"""VAU-Eval: an LLM judge scores predicted descriptions and analyses against the ground truth (paper_spec §8.5).
+"""VAU-Eval: an LLM judge scores predicted descriptions and analyses against the ground truth (docs/paper.md §8.5).
 
 Typical use (the key is read from the variable named in the config, ``DEEPSEEK_API_KEY`` by default)::
 

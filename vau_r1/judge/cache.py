@@ -9,7 +9,7 @@ The file is written one flushed line per result under a lock (safe with worker t
 last line (a killed run) is ignored with a warning and cut off before the next append; any other
 unreadable line is ignored with a warning. The
 official script instead appended concatenated JSON objects and re-read them as a list, which fails
-(paper_spec §10 item 29).
+(docs/paper.md §10 item 29).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Strict parsing of the judge's reply into five 0–10 scores.
 
 The official script took the first ```` ```json ```` block with a regex and trusted the judge's own
-``total_score``; a reply without a fence became ``None`` and crashed the run (paper_spec §10 item 29).
+``total_score``; a reply without a fence became ``None`` and crashed the run (docs/paper.md §10 item 29).
 Here a fenced block is preferred, a bare object is accepted, the total is recomputed and any problem
 raises :class:`JudgeParseError` whose message says what was wrong. Objects are located with
 :meth:`json.JSONDecoder.raw_decode` from each ``{`` in turn (no backtracking regex).

@@ -1,6 +1,6 @@
 """The VAU-Eval judge prompt: the paper's text verbatim (preset ``paper``) and a tidied copy (``clean``).
 
-Source: ``evaluate_reasoning_deepseek.py`` of the official code (``../shared/docs/paper_spec.md`` §8.5).
+Source: ``evaluate_reasoning_deepseek.py`` of the official code (``docs/paper.md`` §8.5).
 The official user prompt is an f-string that starts with a newline, indents every line by 8 spaces,
 keeps two trailing spaces on the first four rubric lines and ends with a newline plus 8 spaces; the
 ``paper`` preset reproduces it byte for byte. ``clean`` is the same text dedented, without trailing

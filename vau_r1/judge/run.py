@@ -1,4 +1,4 @@
-"""VAU-Eval: judge (description, analysis) predictions against the ground truth and aggregate (paper_spec §8.5).
+"""VAU-Eval: judge (description, analysis) predictions against the ground truth and aggregate (docs/paper.md §8.5).
 
 Input rows (:class:`JudgeRow`) come from the evaluation pipeline, one per test video:
 

@@ -6,7 +6,7 @@
 :meth:`PromptBatch.model_kwargs` go straight into ``model(...)`` or ``model.generate(...)``.
 
 The video tensors come from :func:`vau_r1.data.vision.video_inputs` (any object with the attributes
-of :class:`VideoInputs`). Two silent failures are handled here (``../shared/docs/qwen_vl_pitfalls.md``):
+of :class:`VideoInputs`). Two silent failures are handled here (``docs/qwen_vl_notes.md``):
 ``mm_token_type_ids`` is always returned (without it the model quietly falls back to 1-D positions),
 and ``second_per_grid_ts`` is part of the kwargs of every family that takes it (Qwen2.5-VL).
 """

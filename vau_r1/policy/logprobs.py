@@ -2,7 +2,7 @@
 
 * :func:`token_logprobs` starts from logits that already exist (``[N, T, V]``) and adds only one
   full-size tensor (their gradient) by working ``chunk_size`` rows at a time in forward and backward.
-  It cannot lower the peak set by the logits themselves (``qwen_vl_pitfalls.md`` item 8).
+  It cannot lower the peak set by the logits themselves (``docs/qwen_vl_notes.md`` item 8).
 * :func:`chunked_logprobs` starts from the final hidden states and ``lm_head.weight`` and never holds
   more than ``chunk_size`` rows of logits: a custom autograd function computes each chunk's logits,
   log-sum-exp and gathered target in forward, keeps only the ``[N*T]`` log-sum-exp, and recomputes

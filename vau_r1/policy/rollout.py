@@ -1,7 +1,7 @@
 """Rollout: sample ``G`` completions per video prompt, with the vision tower and the prefill run once.
 
 The decode loop is written out (rather than ``model.generate``) for three reasons, each a silent
-failure otherwise (``qwen_vl_pitfalls.md``):
+failure otherwise (``docs/qwen_vl_notes.md``):
 
 * **Prefill once, expand to G.** The ``B`` prompts (with their videos) are prefilled once; the KV cache
   is then repeated ``G`` times (``DynamicCache.batch_repeat_interleave``). ``generate(num_return_sequences=G)``

@@ -2,8 +2,8 @@
 
 Every pass that scores completions (policy with gradients, old policy for μ > 1, reference model)
 goes through :class:`CompletionScorer`, so all of them see the same inputs as generation: the video
-features, ``video_grid_thw``, ``second_per_grid_ts`` and ``mm_token_type_ids`` (``qwen_vl_pitfalls.md``
-items 1–2; the official trainer drops ``second_per_grid_ts`` here, ``paper_spec.md`` §10 item 17).
+features, ``video_grid_thw``, ``second_per_grid_ts`` and ``mm_token_type_ids`` (``docs/qwen_vl_notes.md``
+items 1–2; the official trainer drops ``second_per_grid_ts`` here, ``docs/paper.md`` §10 item 17).
 
 The vision tower runs once per video and its output is shared by the ``G`` completions through
 ``mm_encoder_outputs`` (item 7); gradients still reach the vision tower. The whole computation is one

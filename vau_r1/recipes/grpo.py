@@ -143,7 +143,7 @@ class GRPOTrainer:
         """
         examples = batch.examples or [self.standin()]
         missing = [ex.sample.video for ex in examples if ex.video is None or ex.video.video_grid_thw.numel() == 0]
-        if missing:  # a rank skipping the vision tower would hang the others under ZeRO-3 (docs/paper.md)
+        if missing:  # a rank skipping the vision tower would hang the others under ZeRO-3 (docs/paper.md §6.3)
             raise RuntimeError(f"prompts without a video: {missing}; every GRPO prompt must carry one video")
         seed = sampling_seed(self.cfg.seed, self.accelerator.process_index, self.engine.consumed_batches + micro_index)
         generator = torch.Generator(self.accelerator.device).manual_seed(seed)

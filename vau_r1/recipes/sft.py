@@ -1,4 +1,4 @@
-"""Supervised fine-tuning on video prompts: the baseline the paper compares GRPO with (``paper_spec.md`` §7).
+"""Supervised fine-tuning on video prompts: the baseline the paper compares GRPO with (``docs/paper.md`` §7).
 
 One optimisation step (:meth:`SFTTrainer.step`)::
 

@@ -7,7 +7,7 @@ One reward covers every task, routed by the ``task`` column (or inferred from th
 * ``tag``: :func:`~vau_r1.rewards.parsing.parse_anomaly` equals ``Normal``/``Anomaly``;
 * ``reasoning``: ``None`` (free text has no exact answer).
 
-This fixes the official rewards (``paper_spec.md`` §10 items 11–14): no first-capital-letter
+This fixes the official rewards (``docs/paper.md`` §10 items 11–14): no first-capital-letter
 extraction (``"Answer: B"`` is ``B``, not ``A``), a label comparison for ``Normal``/``Anomaly``,
 and the same case/underscore-insensitive label match as the evaluator.
 """

@@ -5,13 +5,13 @@ Two families live here:
 * **Strict** parsers (the default everywhere) that resist reward hacking: one ``<answer>`` block,
   no nested or repeated tags, one option letter, one label, one well-formed ``[start_s, end_s]``.
 * **Lenient** ``*_lenient`` parsers that reproduce the official VAU-R1 evaluation scripts
-  (``paper_spec.md`` §4.1–4.3), used only to re-score official outputs ("paper_compat"); they live in
+  (``docs/paper.md`` §4.1–4.3), used only to re-score official outputs ("paper_compat"); they live in
   :mod:`vau_r1.rewards.parsing_compat` and are re-exported here.
 
 Every parser runs in time linear in its input: tags are found with one non-backtracking regex
 or ``str.find``, so a 1 MB adversarial completion is parsed in milliseconds.
 
-Output formats (``paper_spec.md`` §4):
+Output formats (``docs/paper.md`` §4):
 
 * think format: ``<think>…</think> <answer>…</answer>``, plus `` <glue>[s, e]</glue>`` for grounding;
 * answer-only format (no-think eval and SFT): ``<answer>…</answer>`` or ``<glue>[s, e]</glue>``

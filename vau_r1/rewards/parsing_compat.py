@@ -1,4 +1,4 @@
-"""Lenient parsers that reproduce the official VAU-R1 evaluation scripts (``paper_spec.md`` §4.1–4.3).
+"""Lenient parsers that reproduce the official VAU-R1 evaluation scripts (``docs/paper.md`` §4.1–4.3).
 
 Used only to re-score official outputs ("paper_compat"); training rewards and default metrics use the
 strict parsers of :mod:`vau_r1.rewards.parsing`. Like those, they run in time linear in their input.
@@ -25,7 +25,7 @@ _THINK_CLOSE_RE = re.compile(r"</think>", re.IGNORECASE)
 
 
 def parse_choice_lenient(text: str) -> str | None:
-    """The official QA answer cleaner (``clean_model_answer``, ``paper_spec.md`` §4.1).
+    """The official QA answer cleaner (``clean_model_answer``, ``docs/paper.md`` §4.1).
 
     First match wins: ``<answer> X </answer>``; ``<X>`` or ``<X/>``; the last standalone letter
     after the last ``</think>`` (only when there is one); the last standalone letter anywhere.
@@ -75,7 +75,7 @@ _NOT_TIME_CHAR_RE = re.compile(r"[^0-9:.,-]")
 
 
 def parse_span_lenient(text: str) -> tuple[float, float] | None:
-    """The official TAG parser (``evaluation_tag.py`` ``parse_html``, ``paper_spec.md`` §4.2).
+    """The official TAG parser (``evaluation_tag.py`` ``parse_html``, ``docs/paper.md`` §4.2).
 
     Takes the first ``<glue>…</glue>`` on one line, else the first ``[…]`` on one line; drops every
     character but ``0-9:.,-``; needs exactly two comma-separated parts; parses ``H:M:S``/``M:S``
@@ -126,7 +126,7 @@ def _first_answer_element_text(text: str) -> str:
 
 
 def parse_label_lenient(text: str, labels: Sequence[str] = CLASS_LABELS) -> str | None:
-    """The official CLS parser (``evaluation_cls.py``, ``paper_spec.md`` §4.3): the first label mentioned.
+    """The official CLS parser (``evaluation_cls.py``, ``docs/paper.md`` §4.3): the first label mentioned.
 
     If the text contains ``<answer>``, only the first answer element is searched (tags inside it are
     dropped, as BeautifulSoup's ``.text`` does; an unclosed element runs to the end). Labels match

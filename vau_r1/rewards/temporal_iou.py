@@ -1,6 +1,6 @@
 """Temporal IoU in seconds, and the grounding rewards built on it.
 
-Normal-video semantics (VAU-R1, ``paper_spec.md`` §5.3): the answer ``[-1, -1]``
+Normal-video semantics (VAU-R1, ``docs/paper.md`` §5.3): the answer ``[-1, -1]``
 (:data:`~vau_r1.data.schema.NORMAL_SPAN`) means "no anomaly". Two normal spans agree (1.0), a
 normal span never overlaps a real one (0.0). Ground truth comes from the ``span`` column:
 ``[start_s, end_s]`` for an anomaly, ``[-1, -1]`` for a normal video, ``None`` for no target.
@@ -31,7 +31,7 @@ __all__ = [
     "tiou_v2_reward",
 ]
 
-#: Named values of the ``normal_iou`` option: ``"paper"`` is VAU-R1's rule (paper_spec.md §5.3), 1.0.
+#: Named values of the ``normal_iou`` option: ``"paper"`` is VAU-R1's rule (docs/paper.md §5.3), 1.0.
 NORMAL_IOU_PRESETS: dict[str, float] = {"paper": 1.0}
 
 

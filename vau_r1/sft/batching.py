@@ -9,7 +9,7 @@ One row of a batch (the layout of the GRPO scoring pass, so SFT trains exactly w
 * The prompt is rendered with ``add_generation_prompt=True`` (it ends with ``<|im_start|>assistant\\n``) and the
   target is tokenized on its own and closed by ``<|im_end|>``: the tokens the model must generate after the
   prompt. The official SFT rendered the whole chat with ``add_generation_prompt=True``, which appended an extra
-  ``<|im_start|>assistant\\n`` after the answer, and trained on the prompt too (``paper_spec.md`` §7, §10 item 22).
+  ``<|im_start|>assistant\\n`` after the answer, and trained on the prompt too (``docs/paper.md`` §7, §10 item 22).
 * Labels are the target ids where :attr:`SFTBatch.loss_mask` is 1 and ``-100`` everywhere else: padding, the
   system text, the template, the user text and the video placeholders never carry loss.
 

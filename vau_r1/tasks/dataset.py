@@ -3,7 +3,7 @@
 :class:`VideoPromptDataset` is a plain ``torch.utils.data.Dataset``: ``__getitem__`` decodes the video
 (``vau_r1.data.video.load_clip``), turns it into Qwen-VL inputs (``vau_r1.data.vision.video_inputs``),
 and builds the task prompt and the columns the rewards read. It replaces the official code's
-instance-bound ``__getitem__`` hack and its unbounded retry recursion (``paper_spec.md`` §10 items 7–8).
+instance-bound ``__getitem__`` hack and its unbounded retry recursion (``docs/paper.md`` §10 items 7–8).
 
 Failure policy (bounded, never a substitute): when a video cannot be loaded and
 ``video.on_error == "skip"``, the item is a :class:`Skipped` marker; :func:`collate_examples` drops it

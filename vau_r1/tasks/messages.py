@@ -6,7 +6,7 @@ type: ``{"type": "text", "text": ...}`` or ``{"type": "video", "video": ...}``. 
 
 Keep extra keys out of the parts: HF ``datasets`` stores parts as Arrow structs, giving every part
 every key, and Qwen's chat template tests ``'video' in content``, so a text part with a ``video: None``
-key would render as an extra video (``../shared/docs/qwen_vl_pitfalls.md``, "Other traps"). Video
+key would render as an extra video (``docs/qwen_vl_notes.md``, "Other traps"). Video
 decoding options (fps, pixel budget) belong to the video loader, not to the message.
 
 Example:

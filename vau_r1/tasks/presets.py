@@ -86,7 +86,7 @@ def _presets() -> list[PromptPreset]:
         PromptPreset(qa, "default_no_think", P.DEFAULT_QA_NO_THINK, False, option_style="lines"),
         PromptPreset(tag, "paper_grpo", P.TAG_GRPO, True, question=tag_q_think, option_text=P.TAG_OPTION_GRPO),
         PromptPreset(tag, "paper_sft", P.TAG_SFT, False, question=tag_q, target_style=sft),
-        # The spec records only the CoT *target* of the initial commit; the prompt is kept [inferred].
+        # docs/paper.md §4.2 records only the CoT *target* of the initial commit; the prompt is kept [inferred].
         PromptPreset(tag, "paper_sft_think", P.TAG_SFT, True, question=tag_q, target_style=sft),
         PromptPreset(tag, "paper_eval_think", P.TAG_EVAL_THINK, True, True, tag_q_think, P.TAG_OPTION_EVAL),
         PromptPreset(tag, "paper_eval_no_think", P.TAG_EVAL_NO_THINK, False, True, question=tag_q),

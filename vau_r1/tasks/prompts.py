@@ -5,7 +5,7 @@ filled in one pass by :func:`vau_r1.tasks.presets.render_prompt`. Trailing space
 of the texts: the official templates end in ``". "`` or ``"\\n"``, and the QA evaluation prompt keeps
 the 12-space indentation of the f-string it came from. Do not reformat these strings.
 
-Sources (``../shared/docs/paper_spec.md`` §4, official repo GVCLab/VAU-R1 at ``845c33b``):
+Sources (``docs/paper.md`` §4, official repo GVCLab/VAU-R1 at ``845c33b``):
 
 * ``*_GRPO``: ``src/open_r1/trainer/grpo_trainer_video_{qa,gqa,cls}.py`` (training, text before video);
 * ``*_SFT``: ``src/sft/sft_{qa,grounding,cls,description}.py`` (HEAD, no-think);
@@ -52,7 +52,7 @@ Then, provide your answer within the <answer> </answer> tags, output the corresp
 
 For example: <think> your detailed reasoning process here </think><answer> your final answer here </answer>. """  # noqa: E501
 
-# Ends with ". \n": the spec shows the trailing space and a final line break.
+# Ends with ". \n": docs/paper.md §4.2 shows the trailing space and a final line break.
 TAG_GRPO = """Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].
 
 Output your thought process within the <think> </think> tags with detailed analysis.
@@ -85,7 +85,7 @@ For example: <glue>[5.2, 10.4]</glue>.
 
 CLS_SFT = """Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION]. The expected format is: <answer> Output the corresponding option here </answer> """  # noqa: E501
 
-# Initial-commit CoT variant: the spec quotes the added sentence, not where it went. It is placed
+# Initial-commit CoT variant: docs/paper.md §4.3 quotes the added sentence, not where it went. It is placed
 # before "The expected format is:", where the evaluation think prompt has it [inferred].
 CLS_SFT_THINK = """Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION]. When the user asks a question, you should first carefully reason through the problem internally, and then present the final option. The expected format is: <answer> Output the corresponding option here </answer> """  # noqa: E501
 

@@ -1,6 +1,6 @@
 """SFT target texts and the reward columns of a sample.
 
-Targets follow the output grammar the rewards parse (``../shared/docs/paper_spec.md`` §5, §7):
+Targets follow the output grammar the rewards parse (``docs/paper.md`` §5, §7):
 
 * qa: ``<answer>B</answer>``;
 * tag: ``<answer>Anomaly</answer><glue>[1.2, 3.4]</glue>``, or for a normal video
