@@ -2,7 +2,7 @@
 # Launch GRPO training with torchrun on one node or several; every argument is a Hydra override.
 #
 #   NGPUS=8 scripts/train.sh experiment=qa_grpo_qwen2_5_vl_3b data.annotations=... data.video_root=...
-#   NGPUS=2 ACCELERATE_USE_CPU=1 scripts/train.sh experiment=debug_cpu           # 2 CPU processes (gloo)
+#   NGPUS=2 scripts/train.sh experiment=debug_cpu output_dir=outputs/ddp         # 2 CPU processes (gloo)
 #   NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 NGPUS=8 scripts/train.sh experiment=...   # on node 0
 #   NNODES=2 NODE_RANK=1 MASTER_ADDR=10.0.0.1 NGPUS=8 scripts/train.sh experiment=...   # on node 1
 #

@@ -14,7 +14,7 @@ from vau_r1.cli import main
         (["model=Qwen/Qwen2.5-VL-3B"], "set model.name_or_path=Qwen/Qwen2.5-VL-3B"),
         (["experiment=debug_cpux"], "experiment=debug_cpux: not a config of the 'experiment' group"),
         (["trainer.learning_rate=-1"], "trainer.learning_rate=-1 must be > 0"),
-        (["trainer.learning_rate=abc"], "check the values of: experiment=debug_cpu trainer.learning_rate=abc"),
+        (["trainer.learning_rate=abc"], "trainer.learning_rate='abc': expected a finite number"),
     ],
 )
 def test_train_config_mistakes_are_one_message(args, expected, capsys, monkeypatch, tmp_path) -> None:

@@ -10,8 +10,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from vau_r1.apps.train import model_config
 from vau_r1.data.video import VideoConfig
-from vau_r1.model.builder import ModelConfig
 from vau_r1.recipes.config import ConfigError, GRPOConfig, RunConfig, TrainerConfig
 from vau_r1.resources import CONFIG_ROOT
 from vau_r1.rewards import build_rewards
@@ -31,7 +31,7 @@ def compose_cfg(*overrides: str):
 
 def validate(cfg) -> RunConfig:
     run = RunConfig.from_dict(OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
-    ModelConfig(**run.model)
+    model_config(run)  # every model.* value checked against its type, as vau-r1 train does
     VideoConfig.from_dict(run.data.video)
     build_rewards(list(run.rewards))
     return run
@@ -43,6 +43,7 @@ def test_every_experiment_composes_and_validates(name):
     run = validate(compose_cfg(f"experiment={name}", *extra))
     assert run.run_name == name
     assert run.output_dir == f"outputs/{name}"
+    assert run.overwrite is False and run.resume is None  # a second run into the folder is refused, not mixed in
 
 
 def test_paper_experiments_cover_both_models_and_three_tasks():

@@ -117,20 +117,23 @@ def test_bad_arguments(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
 
 @pytest.fixture
 def fake_video_module(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, float]]:
-    """Replace ``vau_r1.data.video`` by a prober that fails on files containing ``bad``; records its calls."""
+    """Replace ``vau_r1.data.video`` by a loader that fails on files containing ``bad``; records its calls."""
+    from vau_r1.data.sampling import VideoConfig
+
     calls: list[tuple[Path, float]] = []
 
     class VideoError(RuntimeError):
         pass
 
-    def probe_video(path: Path, timeout_s: float = 60.0) -> types.SimpleNamespace:
-        calls.append((Path(path), timeout_s))
+    def load_clip(path: Path, config: VideoConfig) -> types.SimpleNamespace:
+        calls.append((Path(path), config.decode_timeout_s))
+        assert config.on_error == "raise" and config.total_pixels == 3584 * 28 * 28  # training's rules
         if b"bad" in Path(path).read_bytes():
             raise VideoError(f"{path}: no video stream (corrupt file)")
-        return types.SimpleNamespace(num_frames=8, fps=4.0, duration_s=2.0, width=64, height=64)
+        return types.SimpleNamespace(backend="decord")
 
     module = types.ModuleType("vau_r1.data.video")
-    module.VideoError, module.probe_video = VideoError, probe_video
+    module.VideoConfig, module.VideoError, module.load_clip = VideoConfig, VideoError, load_clip
     monkeypatch.setitem(sys.modules, "vau_r1.data.video", module)
     return calls
 
@@ -165,7 +168,7 @@ def test_all_videos_ok_exit_0(capsys, tmp_path: Path, fake_video_module) -> None
     (tmp_path / "videos" / "msad" / "msad_A.mp4").write_bytes(b"ok")
     annotations = write_annotations(tmp_path / "ann.csv", ["msad_A.mp4"])
     code, out, _ = run_cli(capsys, "--annotations", str(annotations), "--videos", str(tmp_path / "videos"), "--json")
-    assert code == 0 and json.loads(out)["videos"] == {"checked": 1, "ok": 1, "failed": []}
+    assert code == 0 and json.loads(out)["videos"] == {"checked": 1, "ok": 1, "failed": [], "backends": {"decord": 1}}
 
 
 def test_report_object(tmp_path: Path) -> None:
@@ -202,27 +205,23 @@ def test_resolve_video_error_lists_paths_and_fix(tmp_path: Path) -> None:
         resolve_video(tmp_path / "nowhere", sample)
 
 
-# --- end to end with the real prober ----------------------------------------------------------------------
+# --- end to end with the real loader ----------------------------------------------------------------------
 
 
-def write_tiny_mp4(path: Path, num_frames: int = 8) -> None:
+def write_tiny_mp4(path: Path, num_frames: int = 8, width: int = 64, height: int = 64) -> None:
     av = pytest.importorskip("av", reason="PyAV is needed to write the test video")
     import numpy as np
 
     with av.open(str(path), "w") as container:
         stream = container.add_stream("mpeg4", rate=4)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for index in range(num_frames):
-            image = np.full((64, 64, 3), index * 30, dtype=np.uint8)
+            image = np.full((height, width, 3), index * 30, dtype=np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
 
 
-def test_videos_end_to_end_with_real_prober(capsys, tmp_path: Path) -> None:
-    try:
-        from vau_r1.data.video import VideoError, probe_video  # noqa: F401
-    except ImportError as err:
-        pytest.skip(f"vau_r1.data.video.probe_video is not importable yet ({err})")
+def test_videos_end_to_end_with_real_loader(capsys, tmp_path: Path) -> None:
     (tmp_path / "videos").mkdir()
     write_tiny_mp4(tmp_path / "videos" / "good.mp4")
     (tmp_path / "videos" / "broken.mp4").write_bytes(b"\x00not a video" * 64)
@@ -232,3 +231,57 @@ def test_videos_end_to_end_with_real_prober(capsys, tmp_path: Path) -> None:
     assert code == 1 and (videos["checked"], videos["ok"]) == (2, 1)
     assert [failure["video"] for failure in videos["failed"]] == ["broken.mp4"]
     assert "broken.mp4" in videos["failed"][0]["error"]
+
+
+def test_check_refuses_what_training_refuses(capsys, tmp_path: Path) -> None:
+    """Too few frames and an aspect ratio over max_ratio decode fine, but training refuses them: so must the check."""
+    from vau_r1.data.video import VideoConfig, VideoError, load_clip
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_tiny_mp4(videos / "good.mp4")
+    write_tiny_mp4(videos / "one_frame.mp4", num_frames=1)
+    write_tiny_mp4(videos / "wide.mp4", width=2048, height=8)  # 256:1 > max_ratio 200
+    train = VideoConfig.from_preset("paper_train")
+    for name, cause in (("one_frame.mp4", "too_short"), ("wide.mp4", "bad_aspect")):
+        with pytest.raises(VideoError) as info:
+            load_clip(videos / name, train)
+        assert info.value.cause == cause  # what training's loading says
+    annotations = write_annotations(tmp_path / "ann.csv", ["good.mp4", "one_frame.mp4", "wide.mp4"])
+    code, out, _ = run_cli(capsys, "--annotations", str(annotations), "--videos", str(videos), "--json")
+    videos_report = json.loads(out)["videos"]
+    assert code == 1 and (videos_report["checked"], videos_report["ok"]) == (3, 1)
+    errors = {failure["video"]: failure["error"] for failure in videos_report["failed"]}
+    assert "(too_short)" in errors["one_frame.mp4"] and "(bad_aspect)" in errors["wide.mp4"]
+    assert "one_frame.mp4" in errors["one_frame.mp4"] and "wide.mp4" in errors["wide.mp4"]
+
+
+def test_check_applies_the_given_rules(tmp_path: Path) -> None:
+    from vau_r1.data.video import VideoConfig
+
+    (tmp_path / "videos").mkdir()
+    write_tiny_mp4(tmp_path / "videos" / "short.mp4", num_frames=3)  # 3 frames: enough for nframes=2, not 4
+    table = load_annotations(write_annotations(tmp_path / "ann.csv", ["short.mp4"]))
+    strict = VideoConfig(fps=None, nframes=4)
+    assert check_table(table, tmp_path / "videos", video_config=strict).exit_code == 1
+    report = check_table(table, tmp_path / "videos", video_config=VideoConfig(fps=None, nframes=2))
+    assert report.exit_code == 0 and report.videos.backends == {"decord": 1}
+    assert "decoded by: decord 1" in format_report(report)
+
+
+def test_video_preset_option_picks_the_rules(capsys, monkeypatch, tmp_path: Path) -> None:
+    """``--video-preset`` hands that preset's rules to the check; an unknown preset is a one-line error."""
+    from vau_r1.data import check
+    from vau_r1.data.video import VideoConfig
+
+    seen = []
+    real = check.check_table
+    monkeypatch.setattr(check, "check_table", lambda *a, **kw: seen.append(kw["video_config"]) or real(*a, **kw))
+    (tmp_path / "videos").mkdir()
+    write_tiny_mp4(tmp_path / "videos" / "clip.mp4")
+    annotations = write_annotations(tmp_path / "ann.csv", ["clip.mp4"])
+    args = ("--annotations", str(annotations), "--videos", str(tmp_path / "videos"), "--json")
+    code, _, _ = run_cli(capsys, *args, "--video-preset", "tiny_cpu")
+    assert code == 0 and seen == [VideoConfig.from_preset("tiny_cpu")]
+    code, _, err = run_cli(capsys, *args, "--video-preset", "nope")
+    assert code == 2 and "no video preset 'nope'" in err and "paper_train" in err

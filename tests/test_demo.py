@@ -165,6 +165,15 @@ def test_plot_reward_curve(tmp_path: Path) -> None:
         plot_reward_curve(metrics, tmp_path / "empty.png")
 
 
+def test_reward_curve_skips_a_torn_line(tmp_path: Path) -> None:
+    """A run killed mid-write leaves a torn last line (here cut inside a UTF-8 character): the curve skips it."""
+    metrics = tmp_path / "metrics.jsonl"
+    good = "".join(json.dumps({"step": s, "reward/total/mean": float(s)}) + "\n" for s in (1, 2))
+    torn = json.dumps({"step": 3, "reward/total/mean": 3.0, "note": "é"}, ensure_ascii=False).encode()[:-3]
+    metrics.write_bytes(good.encode() + torn)
+    assert read_curve(metrics) == {"reward/total/mean": [(1, 1.0), (2, 2.0)]}
+
+
 # slow: trains SFT, GRPO and the control and runs 12 evaluations with probes: about 45 s on 2 busy cores.
 @pytest.mark.slow
 def test_quick_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -66,9 +66,12 @@ def test_sampling_seeds_differ_by_rank_and_step_and_are_reproducible():
 @pytest.mark.slow
 def test_two_process_ddp_run_of_the_cli_keeps_ranks_identical(tmp_path):
     # About 10-25 s on 2 cores: torchrun, two interpreters importing torch/transformers, 4 GRPO steps (gloo DDP).
+    # Without a GPU, the plain torchrun command (no ACCELERATE_USE_CPU) is one two-process gloo run, not two runs.
     out = tmp_path / "run"
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled",
-           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "ACCELERATE_USE_CPU"}
+    env.update({"HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"})
+    if torch.cuda.is_available():  # this test is about CPU processes; ranks must not share one GPU
+        env["ACCELERATE_USE_CPU"] = "1"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "vau_r1.apps.train", "experiment=debug_cpu", f"output_dir={out}", "grpo.max_completion_tokens=12",
@@ -79,7 +82,7 @@ def test_two_process_ddp_run_of_the_cli_keeps_ranks_identical(tmp_path):
     # Every checkpoint compares the ranks' parameters (and raises if they differ); both digests are recorded.
     for step in (2, 4):
         state = json.loads((out / "checkpoints" / f"step_{step:06d}" / "trainer_state.json").read_text())
-        assert state["world_size"] == 2 and state["step"] == step
+        assert state["world_size"] == 2 and state["step"] == step  # one run of two ranks (not two runs of one)
         digests = state["param_digest_per_rank"]
         assert len(digests) == 2 and digests[0] == digests[1]
     trained = Qwen2_5_VLForConditionalGeneration.from_pretrained(out / "checkpoints" / "step_000004" / "model")

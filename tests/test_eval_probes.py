@@ -189,6 +189,8 @@ def test_a_model_that_sees_time_moves_its_span_under_reverse(bench, tiny, tmp_pa
     assert report.baselines["always_anomaly_mean_span"].detail["reference"] == str(bench.train_csv)
 
 
+# slow: three evaluations and a resume, about 5 s.
+@pytest.mark.slow
 def test_probes_resume_and_reuse_the_clean_predictions(bench, tiny, tmp_path):
     model, tokenizer = tiny
     samples = load_annotations(bench.test_csv).samples

@@ -70,8 +70,10 @@ def test_jsonl_round_trip_task_filter_and_duplicates(tmp_path: Path) -> None:
     ("line", "match"),
     [
         ("{not json", r"preds\.jsonl:2: not valid JSON"),  # broken line, reported with its number
-        ('["a", "b"]', r"preds\.jsonl:2: each line must be an object"),  # not an object
-        ('{"text": "A"}', r"preds\.jsonl:2: each line must be an object with a string 'video'"),  # no video
+        ('["a", "b"]', r"preds\.jsonl:2: a JSON list, not an object; expected one JSON object per line"),
+        ('{"text": "A"}', r"preds\.jsonl:2: no key 'video'; expected .* a string 'video'"),  # no video
+        ('{"video": 3, "text": "A"}', r"preds\.jsonl:2: video='3' has the wrong type"),  # not a name
+        ('{"video": "b.mp4", "te', r"preds\.jsonl:2: not valid JSON"),  # torn line
         ('{"video": "b.mp4"}', r"preds\.jsonl:2: .*neither 'text' nor 'parsed'"),  # nothing to score
     ],
 )
@@ -79,6 +81,13 @@ def test_jsonl_errors_name_the_line(tmp_path: Path, line: str, match: str) -> No
     path = tmp_path / "preds.jsonl"
     path.write_text('{"video": "a.mp4", "text": "A"}\n' + line + "\n", encoding="utf-8")
     with pytest.raises(ValueError, match=match):
+        read_predictions(path, "qa")
+
+
+def test_jsonl_bytes_that_are_not_utf8_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "preds.jsonl"
+    path.write_bytes('{"video": "a.mp4", "text": "A"}\n{"video": "b.mp4", "text": "ä'.encode()[:-1] + b'"}\n')
+    with pytest.raises(ValueError, match=r"preds\.jsonl:2: not UTF-8"):
         read_predictions(path, "qa")
 
 

@@ -220,7 +220,29 @@ def test_reply_without_content_is_an_error(api_key: str) -> None:
     body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []})
     with FakeJudgeServer(lambda b, hit: (200, {}, body, 0.0)) as server, pytest.raises(JudgeRequestError) as caught:
         JudgeClient(make_config(server.base_url)).complete(MESSAGES)
-    assert "no choices" in caught.value.reason and server.hits == 1
+    assert "no choices" in caught.value.reason and caught.value.stage == "reply" and server.hits == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"choices": [{"message": ', "JSONDecodeError"),  # an HTTP 200 cut off (was an uncaught JSONDecodeError)
+        ("", "JSONDecodeError"),
+        ('{"choices": ' + "[" * 50_000 + "]" * 50_000 + "}", "RecursionError"),  # was an uncaught RecursionError
+    ],
+)
+def test_unreadable_200_body_is_a_reply_error_not_retried(api_key: str, body: str, reason: str) -> None:
+    with FakeJudgeServer(lambda b, hit: (200, {}, body, 0.0)) as server, pytest.raises(JudgeRequestError) as caught:
+        JudgeClient(make_config(server.base_url)).complete(MESSAGES)
+    assert (caught.value.stage, caught.value.attempts, server.hits) == ("reply", 1, 1)
+    assert reason in caught.value.reason and len(caught.value.reason) < 400
+
+
+def test_endpoint_label_drops_credentials() -> None:
+    from vau_r1.judge.client import endpoint_label
+
+    assert endpoint_label("https://user:pw@api.example.com/v1?key=sk-1#x") == "https://api.example.com/v1"
+    assert endpoint_label("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
 
 
 def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,6 +70,11 @@ REJECTED = [
     (reply(flu=True), "fluency_score=True is not an integer"),
     (reply(cls=None), "classification_score=None is not an integer"),
     ('{"comments": {"classification": "ok"}}', "no JSON object with score keys"),
+    ('{"classification_score": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}", "RecursionError"),  # nested deep
+    ('{"classification_score": ' + "[" * 5000 + "]" * 5000 + "}", "RecursionError"),
+    ('{"classification_score": ' + "9" * 5000 + "}", "4300 digits"),  # json refuses the integer
+    (reply(cls="9" * 400), "is not an integer"),  # a numeric string too long to be a score (was OverflowError)
+    (reply(cls="1" + "0" * 30 + ".0"), "is not an integer"),
 ]
 
 
@@ -77,7 +82,7 @@ REJECTED = [
 def test_rejected_replies_say_why(text: str, reason: str) -> None:
     with pytest.raises(JudgeParseError) as caught:
         parse_judge_reply(text)
-    assert reason in str(caught.value)
+    assert reason in str(caught.value) and len(str(caught.value)) < 400  # the reason stays short
 
 
 def test_hostile_input_is_fast() -> None:

@@ -14,6 +14,7 @@ from vau_r1.rewards import (
     accuracy,
     accuracy_reward,
     balance,
+    columns,
     format_reward,
     no_think_format_reward,
     temporal_iou_reward,
@@ -27,7 +28,7 @@ from vau_r1.rewards.temporal_iou import temporal_iou
 THINK = "<think>The man trips on the curb and falls.</think>\n"
 
 
-@pytest.mark.parametrize("module", [format_module, accuracy, temporal_iou_module, balance])
+@pytest.mark.parametrize("module", [format_module, accuracy, temporal_iou_module, balance, columns])
 def test_module_doctests(module: object) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
@@ -259,6 +260,48 @@ def test_temporal_iou_reward_structure() -> None:
 def test_tiou_v2_reward(glue: str, span: object, duration_s: object, expected: float | None) -> None:
     result = tiou_v2_reward([f"<glue>{glue}</glue>"], span=[span], duration_s=[duration_s])
     assert result == [pytest.approx(expected)] if expected is not None else result == [None]
+
+
+# -- absurd columns (the fault campaign's findings): no raise, no wrong score --------------------------
+
+HUGE_INT = 10**400  # past the float maximum: float() raises OverflowError
+
+
+@pytest.mark.parametrize(
+    ("reward", "columns"),
+    [
+        (temporal_iou_reward, {"span": [[0, HUGE_INT]] * 2}),  # an int past the float range in a span
+        (tiou_v2_reward, {"span": [[0, 5]] * 2, "duration_s": [HUGE_INT] * 2}),  # ... or in a duration
+        (tiou_v2_reward, {"span": [[HUGE_INT, 5]], "duration_s": HUGE_INT}),  # ... scalar duration too
+        (temporal_iou_reward, {"span": float("nan")}),  # a scalar NaN span (was a TypeError)
+        (tiou_v2_reward, {"span": float("nan"), "duration_s": 10.0}),
+        (temporal_iou_reward, {"span": 3}),  # any scalar that is not a span
+        (temporal_iou_reward, {"span": "[0, 5]"}),  # a string is one value, not a column of characters
+    ],
+)
+def test_unreadable_span_or_duration_means_no_target(reward: Callable, columns: dict) -> None:
+    assert reward(["<glue>[0, 5]</glue>", "<glue>[-1, -1]</glue>"], **columns) == [None, None]
+
+
+def test_identical_spans_near_the_float_maximum_score_one() -> None:
+    assert temporal_iou((0.0, 1.7e308), (0.0, 1.7e308)) == 1.0  # was 0.0: the sum of the lengths overflowed
+    assert temporal_iou((0.0, 1.5e308), (0.0, 1e308)) == pytest.approx(2 / 3)
+    assert temporal_iou((-1.7e308, 1.7e308), (0.0, 1.7e308)) == pytest.approx(0.5)  # a 3.4e308-long span
+    assert temporal_iou_reward(["<glue>[0, 1.7e308]</glue>"], span=[[0.0, 1.7e308]]) == [1.0]
+    assert tiou_v2_reward(["<glue>[0, 1.7e308]</glue>"], span=[[0.0, 1.7e308]], duration_s=[1.7e308]) == [1.0]
+
+
+def test_text_columns_without_a_text_form() -> None:
+    # str() refuses ints of more than 4,300 digits (ValueError): an unreadable gold answer scores 0.0,
+    # an unreadable task is inferred from the answer, an unreadable option matches nothing.
+    huge = 10**5000
+    good = THINK + "<answer>Fire</answer>"
+    assert accuracy_reward([good], answer=[huge]) == [0.0]
+    assert accuracy_reward([good], answer=["Fire"], task=[huge]) == [1.0]
+    assert accuracy_reward([good], answer=["A"], task=["qa"], options=[["Fire", huge, "x", "y"]]) == [1.0]
+    assert accuracy_reward([good], answer=["Fire"], options=float("nan")) == [1.0]  # a scalar NaN options column
+    assert format_reward([good], task=huge) == [1.0] and no_think_format_reward([good], task=[huge]) == [1.0]
+    assert balance.relative_span([1, 2], HUGE_INT) is None and balance.relative_span([1e300, 2e300], 1e-10) is None
 
 
 # -- adversarial 1 MB completions ------------------------------------------------------------------

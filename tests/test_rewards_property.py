@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from vau_r1.data.schema import CLASS_LABELS
@@ -80,6 +80,28 @@ def test_temporal_iou_bounded_and_symmetric(pred: tuple[float, float], gt: tuple
     iou = temporal_iou(pred, gt)
     assert 0.0 <= iou <= 1.0
     assert math.isclose(iou, temporal_iou(gt, pred))
+
+
+ANY_FINITE = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(ANY_FINITE, ANY_FINITE).map(sorted).map(tuple), st.tuples(ANY_FINITE, ANY_FINITE))
+@example((0.0, 1.7e308), (0.0, 1e308))  # identical spans longer than ~9e307 once scored 0 (length sum overflowed)
+@example((-1.7e308, 1.7e308), (1.0, 2.0))
+def test_temporal_iou_identical_is_one_and_bounded_at_any_magnitude(pred: tuple, gt: tuple) -> None:
+    # up to the float maximum (1.8e308): no length or sum of lengths may overflow to inf (IoU 0 or NaN)
+    assert temporal_iou(pred, pred) == 1.0
+    iou = temporal_iou(pred, gt)
+    assert 0.0 <= iou <= 1.0 and iou == temporal_iou(gt, pred)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(SPAN_VALUE, SPAN_VALUE), st.tuples(SPAN_VALUE, SPAN_VALUE), st.integers(900, 1018))
+def test_temporal_iou_is_scale_free_up_to_the_float_maximum(pred: tuple, gt: tuple, exponent: int) -> None:
+    scale = 2.0**exponent  # spans of up to 50 * 2**1018 ~ 1.4e308 seconds
+    scaled = temporal_iou(tuple(v * scale for v in pred), tuple(v * scale for v in gt))
+    assert math.isclose(scaled, temporal_iou(pred, gt), rel_tol=1e-12, abs_tol=1e-12)
 
 
 @settings(max_examples=300, deadline=None)

@@ -182,6 +182,8 @@ def test_stopped_and_resumed_run_ends_where_an_uninterrupted_run_ends(tmp_path):
     assert straight.engine.last_metrics[key] == pytest.approx(second.engine.last_metrics[key])
 
 
+# slow: 10 s of GRPO steps on 2 cores (a learning check, run by CI's slow pass).
+@pytest.mark.slow
 def test_grpo_raises_a_simple_reward(tmp_path):
     # End-to-end sign check of advantages, loss and optimizer: the share of spaces must go up.
     def spaces(completions: list[str], **columns) -> list[float]:

@@ -30,6 +30,8 @@ def train(tmp_path, *overrides: str) -> None:
     assert cli_main(args) == 0
 
 
+# slow: a whole debug_cpu run through the CLI, about 7 s (the wheel check in .ci/run does it too).
+@pytest.mark.slow
 def test_debug_cpu_run_writes_a_loadable_checkpoint_and_logs_metrics(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     train(tmp_path, "logger=wandb")

@@ -8,15 +8,20 @@ Launch (any ``key=value`` override works; ``output_dir=...`` sets where the run 
     vau-r1 train experiment=debug_cpu model.name_or_path=<sft run>/checkpoints/step_000008/model model.tiny=null
     vau-r1 train experiment=qa_grpo_qwen2_5_vl_3b data.annotations=train.csv data.video_root=videos
     NGPUS=8 scripts/train.sh experiment=qa_grpo_qwen2_5_vl_3b ...       # torchrun, 8 GPUs
-    ACCELERATE_USE_CPU=1 torchrun --standalone --nproc_per_node 2 -m vau_r1.apps.train experiment=debug_cpu
+    torchrun --standalone --nproc_per_node 2 -m vau_r1.apps.train experiment=debug_cpu output_dir=outputs/ddp  # gloo
 
-The run folder is ``output_dir`` (default ``outputs/<run_name>``), the same on every rank.
+(after the first debug_cpu run, the 2-process one needs ``output_dir=outputs/debug_cpu_ddp`` or ``overwrite=true``).
+
+The run folder is ``output_dir`` (default ``outputs/<run_name>``), the same on every rank. A folder that already
+holds a run is continued only with ``resume=auto`` (or a checkpoint path) and replaced only with
+``overwrite=true`` (:func:`prepare_run_folder`); otherwise the run stops before it writes anything.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,10 +30,46 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from vau_r1.recipes.config import ConfigError, RunConfig
+from vau_r1.recipes.config import ConfigError, RunConfig, run_folder_problem, run_records
 from vau_r1.resources import CONFIG_ROOT
 
 logger = logging.getLogger("vau_r1.apps.train")
+
+
+def prepare_run_folder(cfg: RunConfig, accelerator: Any) -> None:
+    """Decide once what to do with an earlier run in ``output_dir``, before any rank writes into it.
+
+    Rank 0 looks at the folder (:func:`~vau_r1.recipes.config.run_folder_problem`) and every rank gets its verdict,
+    so all ranks stop with the same error or all go on. With ``overwrite=true`` rank 0 then removes the earlier
+    run's records (checkpoints, metrics, completions, tensorboard events); the others wait for it.
+
+    Raises:
+        ConfigError: ``output_dir`` holds a run and neither ``resume`` nor ``overwrite`` is set (the fix is named).
+    """
+    verdict = [run_folder_problem(cfg.output_dir, cfg.resume, cfg.overwrite) if accelerator.is_main_process else None]
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        verdict = broadcast_object_list(verdict, from_process=0)
+    if verdict[0] is not None:
+        raise ConfigError(verdict[0])
+    if cfg.overwrite and accelerator.is_main_process:
+        for name in run_records(cfg.output_dir):
+            path = Path(cfg.output_dir) / name
+            logger.warning("overwrite=true: removing %s of the earlier run", path)
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    accelerator.wait_for_everyone()
+
+
+def model_config(cfg: RunConfig) -> Any:
+    """The run's :class:`~vau_r1.model.builder.ModelConfig`, every ``model.*`` value checked against its type."""
+    from vau_r1.model.builder import ModelConfig
+    from vau_r1.sections import build_section
+
+    return build_section(ModelConfig, cfg.model, "model")
 
 
 def build_dataset(cfg: RunConfig, accelerator: Any) -> tuple[Any, Any]:
@@ -88,18 +129,17 @@ def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
     from vau_r1.engine.checkpoint import build_manifest
     from vau_r1.engine.distributed import build_accelerator, seed_everything
     from vau_r1.engine.loggers import build_logger
-    from vau_r1.model.builder import ModelConfig, load_model_and_processor
+    from vau_r1.model.builder import load_model_and_processor
     from vau_r1.recipes.grpo import GRPOTrainer
     from vau_r1.rewards import build_rewards
 
     container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     run_cfg = RunConfig.from_dict(container)
-    try:
-        model_cfg = ModelConfig(**run_cfg.model)
-    except TypeError as error:  # unknown or missing keys
-        fields = sorted(ModelConfig.__dataclass_fields__)
-        raise ConfigError(f"model: {error}; valid keys are {fields} (vau_r1/configs/model/*.yaml)") from error
-    accelerator = build_accelerator(run_cfg.trainer.cpu, run_cfg.trainer.mixed_precision, run_cfg.trainer.strategy)
+    model_cfg = model_config(run_cfg)
+    trainer_cfg = run_cfg.trainer
+    accelerator = build_accelerator(trainer_cfg.cpu, trainer_cfg.mixed_precision, trainer_cfg.strategy,
+                                    collective_timeout_s=trainer_cfg.collective_timeout_s)  # fmt: skip
+    prepare_run_folder(run_cfg, accelerator)  # before anything is written into output_dir
     if run_cfg.trainer.torch_threads is not None:
         torch.set_num_threads(run_cfg.trainer.torch_threads)
     seed_everything(run_cfg.seed)  # same on every rank: identical initial weights (LoRA init included)

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--decode-timeout-s", type=_positive_seconds, default=30.0, help="limit for probing one video (seconds)"
     )
+    check.add_argument("--video-preset", default="paper_train",
+                       help="vau_r1/configs/video/ preset whose rules the videos must meet, as training applies "
+                       "them (default: %(default)s)")  # fmt: skip
     check.set_defaults(func=run_check)
 
 
@@ -54,6 +57,7 @@ def run_check(args: argparse.Namespace) -> int:
     """Run ``vau-r1 data check``; returns the exit code (0 ok, 1 bad videos, 2 unusable input)."""
     from vau_r1.data.annotations import AnnotationError, load_annotations, load_sample_annotations
     from vau_r1.data.check import check_table, format_report
+    from vau_r1.data.video import VideoConfig
 
     try:
         if args.annotations is None:
@@ -68,6 +72,11 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"vau-r1 data check: --videos {args.videos} is not a folder; pass the folder holding the videos",
               file=sys.stderr)  # fmt: skip
         return 2
-    report = check_table(table, video_root=args.videos, decode_timeout_s=args.decode_timeout_s)
+    try:
+        rules = VideoConfig.from_preset(args.video_preset)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"vau-r1 data check: --video-preset: {err}", file=sys.stderr)
+        return 2
+    report = check_table(table, video_root=args.videos, decode_timeout_s=args.decode_timeout_s, video_config=rules)
     print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else format_report(report))
     return report.exit_code

@@ -3,7 +3,9 @@
 Before Hydra runs, :func:`preflight` composes the same config with the same overrides and validates it. A typo'd
 key gets the closest valid keys (not Hydra's advice to add ``+key``, which would only hide the typo), a group
 choice that is not a file (``model=Qwen/Qwen2.5-VL-3B``) gets the valid choices and, for ``model``, the
-``model.name_or_path=`` spelling, and an invalid value gets the validator's message. With Hydra flags (``--cfg``,
+``model.name_or_path=`` spelling, and an invalid value gets the validator's message. A validated config with a
+``check_run_folder()`` method (:class:`~vau_r1.recipes.config.RunConfig`) also checks its output folder: a run folder
+that already holds a run needs ``resume=auto`` or ``overwrite=true``. With Hydra flags (``--cfg``,
 ``--config-dir``, ``-m``, ...) Hydra reports errors itself. ``HYDRA_FULL_ERROR=1`` skips the check entirely.
 """
 
@@ -62,7 +64,10 @@ def explain(error: Exception, overrides: Sequence[str], compose: Callable[[list[
 
 
 def preflight(config_dir: str, config_name: str, args: Sequence[str], validate: Callable[[Any], Any]) -> str | None:
-    """Compose and validate ``config_name`` with ``args`` as Hydra will; the error message, or ``None`` when fine."""
+    """Compose and validate ``config_name`` with ``args`` as Hydra will; the error message, or ``None`` when fine.
+
+    ``validate`` returns the validated config; its ``check_run_folder()``, when it has one, runs too.
+    """
     if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(a.startswith("-") for a in args):
         return None
     from hydra import compose as hydra_compose
@@ -76,7 +81,10 @@ def preflight(config_dir: str, config_name: str, args: Sequence[str], validate: 
 
     overrides = list(args)
     try:
-        validate(compose(overrides))
+        validated = validate(compose(overrides))
+        check_run_folder = getattr(validated, "check_run_folder", None)
+        if callable(check_run_folder):  # the state of the folder the run would write to
+            check_run_folder()
     except (HydraException, OmegaConfBaseException, ValueError, TypeError) as error:
         return explain(error, overrides, compose)
     return None

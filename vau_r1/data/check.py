@@ -2,6 +2,10 @@
 
 :func:`check_table` returns a :class:`CheckReport`; :meth:`CheckReport.to_dict` is the ``--json``
 output and :func:`format_report` the human one. Nothing here prints.
+
+The video check loads each video with :func:`vau_r1.data.video.load_clip` and the training sampling
+settings (``paper_train`` unless given), the same call training makes, so a video passes exactly when
+training would accept it (too few frames, an aspect ratio over ``max_ratio``, undecodable, ...).
 """
 
 from __future__ import annotations
@@ -10,17 +14,23 @@ import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vau_r1.data.annotations import AnnotationTable, SkippedRow
 from vau_r1.data.paths import resolve_video
 from vau_r1.data.schema import TASKS, VideoSample
 
+if TYPE_CHECKING:
+    from vau_r1.data.sampling import VideoConfig
+
 __all__ = ["CheckReport", "VideoCheck", "VideoFailure", "check_table", "check_videos", "format_report"]
 
 logger = logging.getLogger(__name__)
 
-#: Default limit for probing one video, in seconds.
+#: Default limit for decoding one video, in seconds.
 DEFAULT_DECODE_TIMEOUT_S = 30.0
+#: Video preset whose rules the check applies when none is given: training's (``configs/train.yaml``).
+DEFAULT_VIDEO_PRESET = "paper_train"
 _LOG_EVERY = 100  # videos between progress messages
 
 
@@ -34,11 +44,16 @@ class VideoFailure:
 
 @dataclass
 class VideoCheck:
-    """Outcome of probing every referenced video: ``checked == ok + len(failed)``."""
+    """Outcome of loading every referenced video: ``checked == ok + len(failed)``.
+
+    ``backends`` counts the loaded videos by the backend that decoded them (``pyav`` for those decord
+    could not read: a fallback, not a failure).
+    """
 
     checked: int = 0
     ok: int = 0
     failed: list[VideoFailure] = field(default_factory=list)
+    backends: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,35 +99,51 @@ class CheckReport:
 
 
 def check_videos(
-    samples: Iterable[VideoSample], video_root: str | Path, decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S
+    samples: Iterable[VideoSample],
+    video_root: str | Path,
+    decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+    video_config: VideoConfig | None = None,
 ) -> VideoCheck:
-    """Resolve and probe each sample's video; a missing or undecodable file is a failure, not an error.
+    """Resolve and load each sample's video as training does; a video training refuses is a failure.
 
     Args:
         samples: the rows whose videos to check (every row of the file, usable or not).
         video_root: folder holding the videos (see :func:`vau_r1.data.paths.resolve_video`).
-        decode_timeout_s: limit for probing one video, in seconds.
+        decode_timeout_s: limit for decoding one video, in seconds (replaces the config's).
+        video_config: the sampling rules to apply (default: the ``paper_train`` preset, training's).
     """
-    from vau_r1.data.video import VideoError, probe_video  # imported here: pulls in the decoders
+    import dataclasses
 
+    from vau_r1.data.video import VideoConfig, VideoError, load_clip  # imported here: pulls in the decoders
+
+    config = video_config or VideoConfig.from_preset(DEFAULT_VIDEO_PRESET)
+    config = dataclasses.replace(config, decode_timeout_s=decode_timeout_s, on_error="raise")
     result = VideoCheck()
     for sample in samples:
         result.checked += 1
         try:
-            probe_video(resolve_video(video_root, sample), timeout_s=decode_timeout_s)
+            clip = load_clip(resolve_video(video_root, sample), config)
         except (FileNotFoundError, VideoError) as err:
             result.failed.append(VideoFailure(sample.video, str(err)))
         else:
             result.ok += 1
+            backend = clip.backend or "unknown"
+            result.backends[backend] = result.backends.get(backend, 0) + 1
         if result.checked % _LOG_EVERY == 0:
             logger.info("checked %d videos, %d failed", result.checked, len(result.failed))
     return result
 
 
 def check_table(
-    table: AnnotationTable, video_root: str | Path | None = None, decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S
+    table: AnnotationTable,
+    video_root: str | Path | None = None,
+    decode_timeout_s: float = DEFAULT_DECODE_TIMEOUT_S,
+    video_config: VideoConfig | None = None,
 ) -> CheckReport:
-    """Count usable rows per task, list skipped rows and, with ``video_root``, check every video."""
+    """Count usable rows per task, list skipped rows and, with ``video_root``, check every video.
+
+    ``video_config`` is the sampling rules the videos must meet (default: ``paper_train``, training's).
+    """
     return CheckReport(
         file=table.path,
         rows=len(table),
@@ -120,7 +151,7 @@ def check_table(
         usable={task: len(table.usable(task, "eval")) for task in TASKS},
         usable_train={task: len(table.usable(task, "train")) for task in TASKS},
         skipped=[row for task in TASKS for row in table.skipped(task, "eval")],
-        videos=None if video_root is None else check_videos(table.samples, video_root, decode_timeout_s),
+        videos=None if video_root is None else check_videos(table.samples, video_root, decode_timeout_s, video_config),
     )
 
 
@@ -153,6 +184,8 @@ def format_report(report: CheckReport) -> str:
     if report.videos is not None:
         videos = report.videos
         lines += ["", f"videos: checked {videos.checked}, ok {videos.ok}, failed {len(videos.failed)}"]
+        if videos.backends:
+            lines.append("decoded by: " + ", ".join(f"{name} {n}" for name, n in sorted(videos.backends.items())))
         if videos.failed:
             failures = [(failure.video, failure.error.replace("\n", " ")) for failure in videos.failed]
             lines += _table(("video", "error"), failures)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vau_r1.data.schema import SOURCES, TASKS
@@ -52,6 +53,7 @@ class DataConfig:
     mini_bench: MiniBenchConfig | None = None
 
     def __post_init__(self) -> None:
+        self._check_paths()
         check(
             self.task is not None or self.tasks is not None,
             f"set data.task (one of {list(TASKS)}) or data.tasks (a list of them, e.g. [qa, tag])",
@@ -70,6 +72,24 @@ class DataConfig:
             nframes is None or nframes % 2 == 0,
             f"data.video.nframes={nframes} must be even (Qwen-VL groups frames in pairs, FRAME_FACTOR=2)",
         )
+
+    def _check_paths(self) -> None:
+        """Paths that are set and of the right kind; with ``mini_bench``, where it writes the split."""
+        for key, value in (("data.annotations", self.annotations), ("data.video_root", self.video_root)):
+            check(value.strip() != "", f"{key} is empty; set a path ('.' for the working directory)")
+        check(not Path(self.annotations).is_dir(),
+              f"data.annotations={self.annotations!r} is a folder; set the annotation CSV file")  # fmt: skip
+        check(not Path(self.video_root).is_file(),
+              f"data.video_root={self.video_root!r} is a file; set the folder holding the videos")  # fmt: skip
+        if self.mini_bench is None:
+            return
+        root = Path(self.annotations).parent
+        check(Path(self.annotations).name == "train.csv" and Path(self.video_root) == root / "videos",
+              f"data.annotations={self.annotations!r} and data.video_root={self.video_root!r}: with "
+              "data.mini_bench the split is written as <folder>/train.csv and <folder>/videos; set both so, "
+              "or data.mini_bench=null")  # fmt: skip
+        check(not root.is_file(), f"data.annotations={self.annotations!r}: {root} is a file, not a folder to "
+              "write the mini split into; choose another output_dir or data.annotations")  # fmt: skip
 
     @property
     def task_list(self) -> tuple[str, ...]:

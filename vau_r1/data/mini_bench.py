@@ -108,8 +108,16 @@ def write_mini_bench(
 
     Returns:
         ``<root>/train.csv``.
+
+    Raises:
+        ValueError: ``root`` is empty (it would mean the working directory, or ``/`` once joined to a path) or
+            an existing file.
     """
+    if not str(root).strip():
+        raise ValueError("mini-bench folder is empty; give the folder to write train.csv and videos/ into")
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"mini-bench folder {root} is a file; give a folder to write train.csv and videos/ into")
     params = {"num_clips": num_clips, "duration_s": duration_s, "fps": fps, "width": width, "height": height,
               "seed": seed}  # fmt: skip
     stamp, csv_path = root / "mini_bench.json", root / "train.csv"

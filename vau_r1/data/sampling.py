@@ -25,7 +25,6 @@ TEMPORAL_PATCH_SIZE = 2
 QWEN_DEFAULT_TOTAL_PIXELS = int(128000 * 28 * 28 * 0.9)
 #: Repository folder holding the ``video`` config group (``vau_r1/configs/video/<name>.yaml``).
 PRESET_DIR = config_dir("video")
-_RESIZE_CHUNK_FRAMES = 32  # frames resized at once, to bound the float32 working memory
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class VideoConfig:
 
     Exactly one of ``fps`` and ``nframes`` is set. ``min_frames``/``max_frames`` apply in fps mode only,
     as in qwen-vl-utils. Pixel counts are per frame except ``total_pixels``, the per-video budget
-    (``None`` disables it).
+    (``None`` disables it). ``fallback_backends`` are tried, in order, on files ``backend`` cannot read.
     """
 
     fps: float | None = 2.0
@@ -51,6 +50,7 @@ class VideoConfig:
     max_retries: int = 0
     on_error: Literal["raise", "skip"] = "raise"
     backend: str = "decord"
+    fallback_backends: tuple[str, ...] = ("pyav",)
 
     def __post_init__(self) -> None:
         if (self.fps is None) == (self.nframes is None):
@@ -74,6 +74,10 @@ class VideoConfig:
         _require_number(self, "decode_timeout_s", 0.0)
         _require(self.on_error in ("raise", "skip"), "on_error", self.on_error, "'raise' or 'skip'")
         _require(self.backend in BACKENDS, "backend", self.backend, f"one of {sorted(BACKENDS)}")
+        fallbacks = self.fallback_backends
+        ok = isinstance(fallbacks, (list, tuple)) and all(name in BACKENDS for name in fallbacks)
+        _require(ok, "fallback_backends", fallbacks, f"a list of {sorted(BACKENDS)} (or [] for none)")
+        object.__setattr__(self, "fallback_backends", tuple(fallbacks))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> VideoConfig:
@@ -96,8 +100,8 @@ class VideoConfig:
         return cls.from_dict(OmegaConf.to_container(OmegaConf.load(path), resolve=True) or {})
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields as plain values, for the run manifest and train/eval parity checks."""
-        return dataclasses.asdict(self)
+        """All fields as JSON values (tuples as lists), for the run manifest and train/eval parity checks."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
 def _require(ok: bool, key: str, value: object, expected: str) -> None:

@@ -4,8 +4,11 @@ The frame-count and resolution rules reproduce ``qwen_vl_utils.vision_process`` 
 ``smart_resize``, ``fetch_video`` with the decord reader; ``docs/paper.md`` §3), but every
 constant is a :class:`VideoConfig` field, so train and eval settings live in config and in the run manifest.
 
-Decoding runs in a worker thread under ``decode_timeout_s`` (decord can hang without an error), retries are
-bounded by ``max_retries``, and every failure is a :class:`VideoError` naming the file, the cause and the fix.
+Only the sampled frames are decoded, each resized as soon as it is decoded (memory follows the output, not
+the source), display rotation is applied, and timestamps are the frames' presentation times. Decoding
+(:mod:`vau_r1.data.decoding`) falls back from decord to PyAV for files decord cannot read, runs in a
+worker process killed at ``decode_timeout_s`` (decord can hang without an error), retries at most
+``max_retries`` times, and every failure is a :class:`VideoError` naming the file, the cause and the fix.
 :func:`load_clip_or_skip` turns failures into ``None`` plus a count in :class:`SkipStats`; it never
 substitutes another sample.
 
@@ -19,18 +22,15 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
-import threading
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import torch
 
-from vau_r1.data.backends import BACKENDS, Backend, DecodedFrames, FrameSelector, register_backend
+from vau_r1.data.backends import BACKENDS, Backend, DecodedFrames, FrameSelector, FrameTransform, register_backend
+from vau_r1.data.decoding import ON_ERROR_FIX, VideoError, backend_counts, check_file, check_stream, decode
 from vau_r1.data.sampling import (
     PRESET_DIR,
     QWEN_DEFAULT_TOTAL_PIXELS,
@@ -45,108 +45,17 @@ from vau_r1.data.sampling import (
 
 __all__ = [
     "BACKENDS", "PRESET_DIR", "QWEN_DEFAULT_TOTAL_PIXELS", "TEMPORAL_PATCH_SIZE", "Backend", "DecodedFrames",
-    "FrameSelector", "SkipStats", "VideoClip", "VideoConfig", "VideoError", "VideoInfo", "clip_size",
-    "frame_indices", "frame_pixel_budget", "load_clip", "load_clip_or_skip", "probe_video", "register_backend",
-    "resize_frames", "smart_nframes", "smart_resize",
+    "FrameSelector", "FrameTransform", "SkipStats", "VideoClip", "VideoConfig", "VideoError", "VideoInfo",
+    "backend_counts", "clip_size", "frame_indices", "frame_pixel_budget", "load_clip", "load_clip_or_skip",
+    "probe_video", "register_backend", "resize_frames", "smart_nframes", "smart_resize",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 _RESIZE_CHUNK_FRAMES = 32  # frames resized at once, to bound the float32 working memory
-
-
-class VideoError(RuntimeError):
-    """A video that can't be used: missing, empty, corrupt, too short, or a decode that timed out.
-
-    Attributes:
-        path: the video file.
-        cause: a short machine-readable cause (``missing``, ``empty``, ``corrupt``, ``no_frames``,
-            ``bad_fps``, ``too_short``, ``bad_aspect``, ``timeout``), used as the skip-counter key.
-    """
-
-    def __init__(self, path: str | Path, cause: str, detail: str, fix: str) -> None:
-        self.path, self.cause, self.detail, self.fix = str(path), cause, detail, fix
-        super().__init__(f"cannot load video {self.path} ({cause}): {detail}. Fix: {fix}")
-
-    def __reduce__(self) -> tuple[type[VideoError], tuple[str, str, str, str]]:
-        # Rebuild from the fields, so the error survives pickling (worker processes).
-        return type(self), (self.path, self.cause, self.detail, self.fix)
-
-
-_ON_ERROR_FIX = "or set video.on_error=skip to drop such videos (they are counted in SkipStats)"
-_RETRYABLE_CAUSES = frozenset({"corrupt", "timeout"})
-
-
-def _call_with_timeout(fn: Callable[[], DecodedFrames], path: str, timeout_s: float) -> DecodedFrames:
-    """Run ``fn`` in a daemon thread; give up after ``timeout_s`` (a hung decoder thread is abandoned)."""
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["value"] = fn()
-        except Exception as exc:  # handed to the caller below
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name=f"video-decode:{Path(path).name}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        logger.warning("abandoning a decoder thread still running after %.1f s on %s", timeout_s, path)
-        raise VideoError(
-            path,
-            "timeout",
-            f"decoding did not finish within {timeout_s:g} s",
-            f"re-encode the file (ffmpeg -i in -c:v libx264 out.mp4), raise video.decode_timeout_s, {_ON_ERROR_FIX}",
-        )
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-def _decode(path: str, select: FrameSelector, backend: str, timeout_s: float, max_retries: int) -> DecodedFrames:
-    """Decode with the named backend under a timeout; at most ``1 + max_retries`` bounded attempts."""
-    read = BACKENDS.get(backend)
-    if read is None:
-        raise ValueError(f"unknown video backend {backend!r}; registered backends: {sorted(BACKENDS)}")
-
-    def attempt() -> DecodedFrames:
-        try:
-            return read(path, select)
-        except VideoError:
-            raise
-        except Exception as exc:  # decoder errors (decord.DECORDError, av.error.*) have no common base
-            detail = f"{backend} failed: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
-            raise VideoError(path, "corrupt", detail, f"re-encode or re-download the file, {_ON_ERROR_FIX}") from exc
-
-    for attempt_no in range(max_retries + 1):
-        try:
-            return _call_with_timeout(attempt, path, timeout_s)
-        except VideoError as err:
-            if err.cause not in _RETRYABLE_CAUSES or attempt_no == max_retries:
-                raise
-            logger.warning("retrying video (attempt %d of %d): %s", attempt_no + 2, max_retries + 1, err)
-    raise AssertionError("unreachable")
-
-
-def _check_file(path: str | Path) -> str:
-    """Fail fast, before any decoding, on a missing path, a folder or an empty file."""
-    file = Path(path)
-    if not file.exists():
-        raise VideoError(file, "missing", "no such file", "check the video root/path (vau-r1 data check lists them)")
-    if not file.is_file():
-        raise VideoError(file, "missing", "not a regular file", "point the sample at the video file itself")
-    if file.stat().st_size == 0:
-        raise VideoError(file, "empty", "the file has 0 bytes", f"re-download or re-encode it, {_ON_ERROR_FIX}")
-    return str(file)
-
-
-def _check_stream(path: str, total_frames: int, video_fps: float) -> None:
-    if total_frames <= 0:
-        raise VideoError(path, "no_frames", "the video stream has zero frames", f"re-encode the file, {_ON_ERROR_FIX}")
-    if not (math.isfinite(video_fps) and video_fps > 0):
-        raise VideoError(
-            path, "bad_fps", f"average frame rate is {video_fps}", f"re-mux with a frame rate, {_ON_ERROR_FIX}"
-        )
+_RESIZE_BUDGET_BYTES = 256 * 2**20  # float32 source pixels resized at once, at most (one frame at least)
+#: A presentation time this close (s) to ``index / video_fps`` is reported as exactly that (the CFR grid).
+_GRID_TOLERANCE_S = 1e-3
 
 
 # ---------------------------------------------------------------- clips
@@ -158,14 +67,16 @@ class VideoClip:
 
     Attributes:
         frames: float32 [T, 3, H, W], integral values in 0..255; H and W are multiples of ``image_factor``.
-        timestamps_s: time of each sampled frame, ``index / video_fps``, in seconds.
+        timestamps_s: presentation time of each sampled frame, seconds after the first frame (exactly
+            ``index / video_fps`` for constant-frame-rate video; the true times for variable-rate video).
         frame_indices: index of each sampled frame in the stream.
         sample_fps: ``T / total_frames * video_fps`` (qwen-vl-utils), frames per second of the clip.
         duration_s: ``total_frames / video_fps``, in seconds.
         video_fps: average frame rate of the stream.
         total_frames: frames in the stream.
         path: the video file.
-        original_size: (height, width) of the stream, in pixels.
+        original_size: (height, width) of the upright stream (display rotation applied), in pixels.
+        backend: the backend that decoded it (``None`` for a clip built in memory).
     """
 
     frames: torch.Tensor
@@ -177,6 +88,7 @@ class VideoClip:
     total_frames: int
     path: str
     original_size: tuple[int, int]
+    backend: str | None = None
 
     @property
     def second_per_grid_ts(self) -> float:
@@ -190,7 +102,8 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     qwen-vl-utils calls torchvision's ``transforms.functional.resize(..., BICUBIC, antialias=True)`` on the
     uint8 tensor: bicubic with antialias on float32, clamp to 0..255, round, back to uint8, then ``.float()``.
     (torchvision's v2 resize uses a native uint8 kernel on CPU instead, which differs by a few levels.)
-    Returns float32 [T, 3, h, w]; works in chunks of frames to bound memory.
+    Each frame is resized on its own, so resizing in chunks of any size (as :func:`load_clip` does, while
+    decoding) gives the same values as resizing the stack. Returns float32 [T, 3, h, w].
     """
     if tuple(frames.shape[-2:]) == tuple(size):
         return frames.float()
@@ -203,17 +116,76 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return torch.cat(chunks)
 
 
-def _select(path: str, config: VideoConfig, total_frames: int, video_fps: float) -> list[int]:
-    _check_stream(path, total_frames, video_fps)
-    try:
-        nframes = smart_nframes(config, total_frames, video_fps)
-    except ValueError as exc:
-        raise VideoError(path, "too_short", str(exc), f"lower video.min_frames/nframes, {_ON_ERROR_FIX}") from exc
-    return frame_indices(total_frames, nframes)
+class _ClipFrames:
+    """The selector and frame sink of one :func:`load_clip`: qwen-vl-utils sampling and resizing.
+
+    Decoded frames are resized in chunks as they arrive: up to 32 frames (as before, so ordinary files give
+    the same tensors, values and layout) and at most :data:`_RESIZE_BUDGET_BYTES` of float32 source pixels
+    (a 4K frame is ~100 MB), so memory follows the output. ``select`` starts over when a fallback backend
+    reopens the file.
+    """
+
+    def __init__(self, path: str, config: VideoConfig) -> None:
+        self.path, self.config, self.nframes = path, config, 0
+        self.size: tuple[int, int] | None = None
+        self._pending: list[torch.Tensor] = []
+        self._chunks: list[torch.Tensor] = []
+
+    def select(self, total_frames: int, video_fps: float) -> list[int]:
+        """Indices to decode: ``frame_indices(total, smart_nframes(...))``; refuses too-short streams."""
+        check_stream(self.path, total_frames, video_fps)
+        try:
+            self.nframes = smart_nframes(self.config, total_frames, video_fps)
+        except ValueError as exc:
+            fix = f"lower video.min_frames/nframes, {ON_ERROR_FIX}"
+            raise VideoError(self.path, "too_short", str(exc), fix) from exc
+        self.size, self._pending, self._chunks = None, [], []
+        return frame_indices(total_frames, self.nframes)
+
+    def __call__(self, frame: np.ndarray) -> None:
+        """Take one decoded uint8 [H, W, 3] frame; the clip size is fixed by the first frame."""
+        height, width = int(frame.shape[0]), int(frame.shape[1])
+        if self.size is None:
+            try:
+                self.size = clip_size(self.config, self.nframes, height, width)
+            except ValueError as exc:
+                fix = f"crop or pad the video, {ON_ERROR_FIX}"
+                raise VideoError(self.path, "bad_aspect", str(exc), fix) from exc
+        self._pending.append(torch.from_numpy(frame))
+        chunk_frames = max(1, min(_RESIZE_CHUNK_FRAMES, _RESIZE_BUDGET_BYTES // (height * width * 3 * 4)))
+        if len(self._pending) >= chunk_frames:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            assert self.size is not None  # set by the first frame
+            self._chunks.append(resize_frames(torch.stack(self._pending).permute(0, 3, 1, 2), self.size))
+            self._pending = []
+
+    def frames(self) -> torch.Tensor:
+        """All resized frames, float32 [T, 3, h, w]."""
+        self._flush()
+        return torch.cat(self._chunks)
+
+
+def _grid_times(decoded: DecodedFrames) -> tuple[float, ...]:
+    """Presentation times, each snapped to ``index / video_fps`` when within 1 ms of it (CFR: the old values)."""
+    times = []
+    for index, time_s in zip(decoded.indices, decoded.timestamps_s, strict=True):
+        grid = index / decoded.video_fps
+        times.append(grid if abs(time_s - grid) <= _GRID_TOLERANCE_S else float(time_s))
+    return tuple(times)
+
+
+def _chain(config: VideoConfig) -> tuple[str, ...]:
+    return (config.backend, *config.fallback_backends)
 
 
 def load_clip(path: str | Path, config: VideoConfig | None = None) -> VideoClip:
     """Decode and resize the frames of one video as qwen-vl-utils ``fetch_video`` does with decord.
+
+    Only the sampled frames are decoded, each resized as soon as it is decoded, so memory follows the output.
+    Files decord cannot read are decoded by ``config.fallback_backends`` (logged and counted).
 
     Args:
         path: the video file.
@@ -223,41 +195,34 @@ def load_clip(path: str | Path, config: VideoConfig | None = None) -> VideoClip:
         The clip; ``frames`` is float32 [T, 3, H, W] with T = :func:`smart_nframes`.
 
     Raises:
-        VideoError: missing/empty/corrupt file, zero frames, too few frames, or a decode timeout.
+        VideoError: missing/empty/unreadable/corrupt file, zero frames, too few frames, an aspect ratio over
+            ``max_ratio``, or a decode timeout.
     """
     config = config or VideoConfig()
-    path_str = _check_file(path)
-    select = partial(_select, path_str, config)
-    decoded = _decode(path_str, select, config.backend, config.decode_timeout_s, config.max_retries)
-    nframes, height, width = len(decoded.indices), decoded.frames.shape[1], decoded.frames.shape[2]
-    if decoded.frames.shape[0] != nframes:
-        raise VideoError(
-            path_str,
-            "corrupt",
-            f"asked for {nframes} frames, got {decoded.frames.shape[0]}",
-            f"re-encode the file, {_ON_ERROR_FIX}",
-        )
-    try:
-        size = clip_size(config, nframes, height, width)
-    except ValueError as exc:
-        raise VideoError(path_str, "bad_aspect", str(exc), f"crop or pad the video, {_ON_ERROR_FIX}") from exc
-    frames = resize_frames(torch.from_numpy(decoded.frames).permute(0, 3, 1, 2), size)
+    path_str = check_file(path)
+    clip_frames = _ClipFrames(path_str, config)
+    outcome = decode(
+        path_str, clip_frames.select, clip_frames, _chain(config), config.decode_timeout_s, config.max_retries
+    )
+    decoded = outcome.frames
+    nframes = len(decoded.indices)
     return VideoClip(
-        frames=frames,
-        timestamps_s=tuple(i / decoded.video_fps for i in decoded.indices),
+        frames=clip_frames.frames(),
+        timestamps_s=_grid_times(decoded),
         frame_indices=decoded.indices,
         sample_fps=nframes / max(decoded.total_frames, 1e-6) * decoded.video_fps,
         duration_s=decoded.total_frames / decoded.video_fps,
         video_fps=decoded.video_fps,
         total_frames=decoded.total_frames,
         path=path_str,
-        original_size=(int(height), int(width)),
+        original_size=decoded.size,
+        backend=outcome.backend,
     )
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """Stream facts from :func:`probe_video`: frame count, average fps, duration (s), size (px)."""
+    """Stream facts from :func:`probe_video`: frame count, average fps, duration (s), upright size (px)."""
 
     num_frames: int
     fps: float
@@ -266,23 +231,26 @@ class VideoInfo:
     height: int
 
 
-def probe_video(path: str | Path, timeout_s: float = 60.0, backend: str = "decord") -> VideoInfo:
-    """Open a video and decode its first and last frames under ``timeout_s``; cheap integrity check.
+def probe_video(
+    path: str | Path, timeout_s: float = 60.0, backend: str = "decord", fallback_backends: tuple[str, ...] = ("pyav",)
+) -> VideoInfo:
+    """Open a video and decode its first and last frames under ``timeout_s``; a cheap readability check.
+
+    It does not apply the sampling rules (frame count, aspect ratio); ``vau-r1 data check`` uses
+    :func:`load_clip` for that.
 
     Raises:
-        VideoError: the same causes as :func:`load_clip`.
+        VideoError: the same causes as :func:`load_clip`, except the sampling rules.
     """
-    path_str = _check_file(path)
+    path_str = check_file(path)
 
     def select(total_frames: int, video_fps: float) -> list[int]:
-        _check_stream(path_str, total_frames, video_fps)
+        check_stream(path_str, total_frames, video_fps)
         return sorted({0, total_frames - 1})
 
-    decoded = _decode(path_str, select, backend, timeout_s, max_retries=0)
-    height, width = decoded.frames.shape[1:3]
-    return VideoInfo(
-        decoded.total_frames, decoded.video_fps, decoded.total_frames / decoded.video_fps, int(width), int(height)
-    )
+    decoded = decode(path_str, select, lambda frame: None, (backend, *fallback_backends), timeout_s).frames
+    height, width = decoded.size
+    return VideoInfo(decoded.total_frames, decoded.video_fps, decoded.total_frames / decoded.video_fps, width, height)
 
 
 # ---------------------------------------------------------------- failure policy

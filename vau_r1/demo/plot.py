@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from matplotlib.figure import Figure
+
+from vau_r1.data.jsonl import read_jsonl
 
 __all__ = ["CURVES", "plot_reward_curve", "read_curve", "reward_change"]
 
@@ -17,8 +18,8 @@ CURVES: dict[str, str] = {"reward/total/mean": "total", "reward/format_no_think/
 def read_curve(metrics_jsonl: str | Path) -> dict[str, list[tuple[int, float]]]:
     """``{metric key: [(step, value), ...]}`` of the :data:`CURVES` keys in a run's ``metrics.jsonl``."""
     curves: dict[str, list[tuple[int, float]]] = {key: [] for key in CURVES}
-    for line in Path(metrics_jsonl).read_text(encoding="utf-8").splitlines():
-        record = json.loads(line) if line.strip() else {}
+    for line in read_jsonl(metrics_jsonl, required={"step": int}).lines:  # a torn line is skipped, with a warning
+        record = line.record
         values = record.get("metrics", record)
         for key in CURVES:
             if isinstance(values.get(key), (int, float)):

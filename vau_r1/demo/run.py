@@ -58,6 +58,7 @@ def _common_train(opts: DemoOptions, run: str, data_root: Path, steps: int, batc
         f"trainer.max_steps={steps}", f"trainer.per_device_batch_size={batch}", f"trainer.learning_rate={lr}",
         f"trainer.save_every={steps}", "trainer.keep_last=1", "trainer.cpu=true",
         f"trainer.torch_threads={opts.threads}", "trainer.log_completions_every=0",
+        "overwrite=true",  # a rerun of the demo into the same --out starts its runs afresh
     ]  # fmt: skip
 
 

@@ -4,6 +4,7 @@ Layout of ``<output_dir>/checkpoints/step_000100/``::
 
     model/              save_pretrained(): full weights, or only the LoRA adapter; tokenizer files
     optimizer.pt        optimizer state (identical on every rank under DDP, written by rank 0)
+    master_weights.pt   the fp32 master weights of a bf16/fp16 model (DDP; model/ holds them rounded to its dtype)
     accelerate_state/   instead of optimizer.pt under DeepSpeed/FSDP: accelerator.save_state(), the sharded
                         model and optimizer states of every rank (a DeepSpeed checkpoint or FSDP shards)
     scheduler.pt        LR scheduler state
@@ -38,6 +39,7 @@ from torch import nn
 
 logger = logging.getLogger(__name__)
 
+MASTER_WEIGHTS = "master_weights.pt"
 CHECKPOINT_RE = re.compile(r"^step_(\d{6,})$")
 MANIFEST_PACKAGES: tuple[str, ...] = (
     "vau-r1", "torch", "transformers", "trl", "peft", "accelerate", "deepspeed", "decord", "av", "hydra-core",
@@ -152,6 +154,7 @@ def save_checkpoint(
     config_yaml: str,
     keep_last: int | None = None,
     prepared: nn.Module | None = None,
+    save_dtype: torch.dtype | None = None,
 ) -> Path:
     """Write a complete checkpoint for ``step`` on every rank's behalf (call it on all ranks).
 
@@ -169,6 +172,9 @@ def save_checkpoint(
         keep_last: keep only this many newest checkpoints (``None`` keeps all).
         prepared: under DeepSpeed/FSDP, the module given to ``accelerator.prepare`` (holding ``model``): its
             full weights are gathered for ``model/`` and its sharded state saved with ``accelerator.save_state``.
+        save_dtype: the model's own dtype when its trainable weights train as fp32 masters
+            (:meth:`~vau_r1.engine.sharding.Sharding.keep_fp32_masters`): ``model/`` is written in it, and without
+            ``prepared`` the fp32 masters also go to ``master_weights.pt``, so that a resume continues exactly.
 
     Returns:
         The final checkpoint directory.
@@ -187,11 +193,14 @@ def save_checkpoint(
         full_state = Sharding(accelerator).full_state_dict(prepared, model)
         accelerator.save_state(str(tmp / "accelerate_state"))
     if accelerator.is_main_process:
-        model.save_pretrained(tmp / "model", **({} if full_state is None else {"state_dict": full_state}))
+        _save_model(model, tmp / "model", full_state, save_dtype)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp / "model")
         if prepared is None:
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        if prepared is None and save_dtype is not None:
+            masters = {n: p.detach().cpu() for n, p in model.named_parameters() if p.dtype == torch.float32}
+            torch.save(masters, tmp / MASTER_WEIGHTS)
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         state = {**trainer_state, "world_size": accelerator.num_processes}
         (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
@@ -205,6 +214,23 @@ def save_checkpoint(
         logger.info("saved checkpoint %s", final)
     accelerator.wait_for_everyone()
     return final
+
+
+def _save_model(
+    model: nn.Module, directory: Path, state: dict[str, torch.Tensor] | None, dtype: torch.dtype | None
+) -> None:
+    """``save_pretrained`` of ``state`` (default: the model's), its fp32 tensors (masters) written in ``dtype``."""
+    if dtype is None:
+        model.save_pretrained(directory, **({} if state is None else {"state_dict": state}))
+        return
+    cast: dict[int, torch.Tensor] = {}  # by storage: tied weights stay one tensor
+    state = {
+        key: cast.setdefault(value.data_ptr(), value.to(dtype)) if value.dtype == torch.float32 else value
+        for key, value in (model.state_dict() if state is None else state).items()
+    }  # fmt: skip
+    model.save_pretrained(directory, state_dict=state)
+    model.config.dtype = str(dtype).removeprefix("torch.")  # save_pretrained wrote the fp32 masters' dtype
+    model.config.save_pretrained(directory)
 
 
 def _prune(output_dir: str | Path, keep_last: int | None) -> None:
@@ -234,6 +260,18 @@ def load_model_weights(model: nn.Module, model_dir: str | Path) -> None:
         raise RuntimeError(
             f"checkpoint {model_dir} does not match the model: missing {missing}, unexpected {unexpected}"
         )
+
+
+def _load_masters(model: nn.Module, file: Path) -> None:
+    """Overwrite ``model``'s parameters with the fp32 master weights of ``file``, if the checkpoint has them."""
+    if not file.is_file():
+        return
+    masters, params = torch.load(file, map_location="cpu", weights_only=True), dict(model.named_parameters())
+    if unknown := sorted(set(masters) - set(params)):
+        raise RuntimeError(f"{file} holds parameters the model lacks: {unknown[:5]}; resume with the same model")
+    with torch.no_grad():
+        for name, value in masters.items():
+            params[name].copy_(value)
 
 
 def load_checkpoint(
@@ -271,6 +309,7 @@ def load_checkpoint(
         accelerator.load_state(str(path / "accelerate_state"))
     else:
         load_model_weights(model, path / "model")
+        _load_masters(model, path / MASTER_WEIGHTS)
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
     _set_rng_state(torch.load(path / f"rng_rank{accelerator.process_index}.pt", weights_only=False))

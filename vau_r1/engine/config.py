@@ -40,6 +40,7 @@ class TrainerConfig:
     cpu: bool = False
     torch_threads: int | None = None
     strategy: str = "auto"
+    collective_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         t = "trainer."
@@ -68,6 +69,10 @@ class TrainerConfig:
             f"{t}strategy={self.strategy!r}; expected one of {list(STRATEGIES)} (vau_r1/configs/accelerate/) "
             "or the path "
             "of an accelerate config file",
+        )
+        check(
+            self.collective_timeout_s > 0,
+            f"{t}collective_timeout_s={self.collective_timeout_s} must be > 0 (seconds a rank waits for the others)",
         )
         check(self.save_every >= 1, f"{t}save_every={self.save_every} must be >= 1 (steps between checkpoints)")
         check(self.keep_last is None or self.keep_last >= 1, f"{t}keep_last must be null (keep all) or >= 1")
@@ -98,6 +103,7 @@ class LoggerConfig:
             self.mode in (None, "online", "offline", "disabled"),
             f"logger.mode={self.mode!r}; expected null (WANDB_MODE decides), online, offline or disabled",
         )
+
 
 @dataclass(frozen=True)
 class LoopSettings:

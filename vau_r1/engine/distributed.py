@@ -1,10 +1,12 @@
 """Multi-process plumbing: the accelerator and its strategy, per-rank seeds and prompt sharding.
 
 The same entry point runs on one process, under ``torchrun --nproc_per_node N`` or under
-``accelerate launch``. ``ACCELERATE_USE_CPU=1`` (or ``trainer.cpu=true``) runs real multi-process
-gloo DDP on CPU. ``trainer.strategy`` picks DDP, DeepSpeed ZeRO-2/3 or FSDP2 from the accelerate
-configs in ``vau_r1/configs/accelerate/`` (``auto``: whatever ``accelerate launch --config_file`` set up, else DDP);
-without a GPU, DeepSpeed and FSDP2 run on the CPU over gloo.
+``accelerate launch``. Without a GPU, several processes run real gloo DDP on the CPU (``ACCELERATE_USE_CPU=1``
+or ``trainer.cpu=true`` force it with a GPU), and an accelerator that does not span every launched process is
+refused (:func:`check_process_count`). :class:`StepWatchdog` turns a rank that stops answering into an error
+naming the step, after ``trainer.collective_timeout_s``. ``trainer.strategy`` picks DDP, DeepSpeed ZeRO-2/3 or
+FSDP2 from the accelerate configs in ``vau_r1/configs/accelerate/`` (``auto``: whatever ``accelerate launch
+--config_file`` set up, else DDP); without a GPU, DeepSpeed and FSDP2 run on the CPU over gloo.
 
 Sharding is over **prompts**: every rank draws its own prompts from one shared shuffled order and
 generates all ``G`` completions of each locally, so a group never straddles ranks and the reward
@@ -14,12 +16,14 @@ tail that does not fill ``world_size × batch_size`` is dropped), which keeps DD
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import logging
 import os
 import random
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,8 @@ _FSDP_FIELDS = {
     "fsdp_activation_checkpointing": "activation_checkpointing",
 }  # fmt: skip
 _LAUNCHER_KEYS = ("deepspeed_multinode_launcher", "deepspeed_hostfile")  # for `accelerate launch` only
+# Where launchers put the process count (torchrun / accelerate: WORLD_SIZE; MPI: the others), as accelerate reads it.
+_WORLD_SIZE_VARIABLES = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
 
 
 def strategy_plugins(strategy: str) -> tuple[dict[str, Any], str]:
@@ -91,21 +97,29 @@ def _plugin_kwargs(section: Mapping[str, Any], fields: Mapping[str, str], path: 
     return {fields[k]: v for k, v in section.items() if k in fields}
 
 
-def build_accelerator(cpu: bool = False, mixed_precision: str | None = "no", strategy: str = "auto") -> Accelerator:
+def build_accelerator(
+    cpu: bool = False,
+    mixed_precision: str | None = "no",
+    strategy: str = "auto",
+    collective_timeout_s: float | None = None,
+) -> Accelerator:
     """Create the run's :class:`~accelerate.Accelerator`.
 
     Args:
         cpu: force the CPU (gloo DDP; ``ACCELERATE_USE_CPU=1`` does the same). Not for DeepSpeed, which uses
-            the CPU by itself when no GPU is visible.
+            the CPU by itself when no GPU is visible. Several processes without a GPU (``torchrun
+            --nproc_per_node N`` on a CPU machine) run gloo DDP on the CPU without it.
         mixed_precision: ``no``, ``bf16`` or ``fp16``; ``None`` lets the strategy's config (on GPU) or the
             launcher (``accelerate launch``) decide, else ``no``.
         strategy: ``trainer.strategy`` (:data:`STRATEGIES`, or an accelerate config path).
+        collective_timeout_s: ``trainer.collective_timeout_s``, the process group's timeout (``None``: torch's).
 
     Gradient accumulation is done by the trainer (it needs the token counts of the whole accumulated
     batch), so the accelerator is created with one step per update.
 
     Raises:
         ValueError: DeepSpeed asked for together with a forced CPU.
+        RuntimeError: the accelerator does not span the launcher's processes (:func:`check_process_count`).
     """
     use_cpu = cpu or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     kwargs, config_precision = strategy_plugins(strategy) if strategy != "auto" else ({}, None)
@@ -116,6 +130,8 @@ def build_accelerator(cpu: bool = False, mixed_precision: str | None = "no", str
             f"trainer.strategy={strategy!r} uses DeepSpeed, which cannot be combined with trainer.cpu=true or "
             "ACCELERATE_USE_CPU=1; unset them (without a GPU, DeepSpeed runs on the CPU by itself)"
         )
+    multi_process_cpu = launched_processes() > 1 and not torch.cuda.is_available()
+    use_cpu = use_cpu or (multi_process_cpu and not deepspeed)  # else accelerate falls back to one process
     if mixed_precision is None and torch.cuda.is_available():
         mixed_precision = config_precision
     elif mixed_precision is None and kwargs:
@@ -124,9 +140,14 @@ def build_accelerator(cpu: bool = False, mixed_precision: str | None = "no", str
     fsdp_on_cpu = fsdp_plugin is not None and (use_cpu or not torch.cuda.is_available())
     if fsdp_plugin is not None and not fsdp_on_cpu:
         kwargs["fsdp_plugin"] = fsdp_plugin
-    if deepspeed and not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo")]  # accelerate picks gloo in CPU mode only
+    group: dict[str, Any] = {}
+    if collective_timeout_s is not None:
+        group["timeout"] = timedelta(seconds=collective_timeout_s)
+    if deepspeed and multi_process_cpu:
+        group["backend"] = "gloo"  # accelerate picks gloo in CPU mode only
+    kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(**group)]
     accelerator = Accelerator(cpu=use_cpu or fsdp_on_cpu, mixed_precision=mixed_precision, **kwargs)
+    check_process_count(accelerator)
     if fsdp_on_cpu:
         # accelerate 1.15 enables FSDP for accelerator devices only; fully_shard itself works on CPU over gloo. The
         # process group is accelerate's CPU one; the state is switched to FSDP as AcceleratorState does on GPUs.
@@ -135,6 +156,90 @@ def build_accelerator(cpu: bool = False, mixed_precision: str | None = "no", str
         PartialState._shared_state["distributed_type"] = DistributedType.FSDP
     logger.info("strategy %s: %s on %s", strategy, accelerator.distributed_type, accelerator.device)
     return accelerator
+
+
+def launched_processes() -> int:
+    """The process count the launcher announced (``WORLD_SIZE``, or MPI's size variables), 1 without one."""
+    for name in _WORLD_SIZE_VARIABLES:
+        if os.environ.get(name, "").strip():
+            return int(os.environ[name])
+    return 1
+
+
+def check_process_count(accelerator: Accelerator) -> None:
+    """Refuse an accelerator that does not span every launched process (each would train on its own).
+
+    Raises:
+        RuntimeError: one line, naming the launcher's and the accelerator's process counts and the fix.
+    """
+    launched = launched_processes()
+    if accelerator.num_processes != launched:
+        raise RuntimeError(
+            f"the launcher started {launched} processes (WORLD_SIZE) but the accelerator runs "
+            f"{accelerator.num_processes} on {accelerator.device} ({accelerator.distributed_type}), so each would "
+            "train alone in the same output_dir; give every process a GPU, or run gloo DDP on the CPU with "
+            "ACCELERATE_USE_CPU=1 (or trainer.cpu=true)"
+        )
+
+
+class CollectiveTimeout(RuntimeError):
+    """A rank stopped answering: a step's collective waited longer than ``trainer.collective_timeout_s``."""
+
+
+class StepWatchdog:
+    """Names the step, and where it can the silent rank, when a rank stops answering (stopped, hung, dead).
+
+    Before each step every rank passes a ``monitored_barrier`` on a gloo group of its own (for NCCL runs too):
+    after ``timeout_s`` it fails on every live rank, and rank 0 lists the ranks that never arrived. A rank that
+    goes silent inside the step makes a collective of the step time out instead (the process group's timeout,
+    the same setting); the watchdog then probes with one more barrier (so a live rank exits within twice the
+    timeout) and reports the ranks that did not answer it, in the same one line.
+
+    Args:
+        accelerator: the run's accelerator; one process needs no watchdog.
+        timeout_s: ``trainer.collective_timeout_s``.
+    """
+
+    def __init__(self, accelerator: Accelerator, timeout_s: float) -> None:
+        self.rank, self.timeout_s = accelerator.process_index, timeout_s
+        self.group = None
+        self.enabled = accelerator.num_processes > 1 and torch.distributed.is_initialized()
+        if self.enabled:  # collective: every rank builds its engine, hence this group, in the same order
+            self.group = torch.distributed.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
+
+    @contextlib.contextmanager
+    def step(self, step: int) -> Iterator[None]:
+        """Around step ``step``: check that every rank arrived, and report a collective timeout inside.
+
+        Raises:
+            CollectiveTimeout: a rank did not answer within ``timeout_s`` (the message names the step).
+        """
+        if not self.enabled:
+            yield
+            return
+        self._barrier(step, "at the barrier that starts the step")
+        try:
+            yield
+        except RuntimeError as error:
+            if isinstance(error, CollectiveTimeout) or "timed out" not in str(error).lower():
+                raise
+            self._barrier(step, "in a collective of the step, then in a barrier probing who answers")  # names them
+            raise CollectiveTimeout(self._report(step, "in a collective of the step", error)) from error
+
+    def _barrier(self, step: int, where: str) -> None:
+        try:
+            torch.distributed.monitored_barrier(self.group, timeout=timedelta(seconds=self.timeout_s),
+                                                wait_all_ranks=True)  # fmt: skip
+        except RuntimeError as error:
+            raise CollectiveTimeout(self._report(step, where, error)) from error
+
+    def _report(self, step: int, where: str, error: BaseException) -> str:
+        detail = " ".join(str(error).split())[:300]
+        return (
+            f"step {step}: rank {self.rank} waited more than trainer.collective_timeout_s={self.timeout_s:g} s for "
+            f"the other ranks {where}: {detail} (rank 0 names the silent ones); a rank stopped answering (stopped, "
+            "hung or dead); if it was only slow, raise trainer.collective_timeout_s"
+        )
 
 
 def seed_everything(seed: int) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from vau_r1.data.jsonl import repair_tail
 from vau_r1.engine.config import LoggerConfig
 
 logger = logging.getLogger(__name__)
@@ -50,11 +51,17 @@ class NullLogger:
 
 
 class JsonlLogger:
-    """Appends one JSON object per call to ``metrics.jsonl`` / ``completions.jsonl`` in ``run_dir``."""
+    """Appends one JSON object per call to ``metrics.jsonl`` / ``completions.jsonl`` in ``run_dir``.
+
+    A resumed run appends to the files of the run it continues; a last line torn by a kill is cut off first
+    (:func:`vau_r1.data.jsonl.repair_tail`), so the next record starts on a line of its own.
+    """
 
     def __init__(self, run_dir: str | Path) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("metrics.jsonl", "completions.jsonl"):
+            repair_tail(self.run_dir / name, required={"step": int})
         self._metrics = (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8")
         self._tables = (self.run_dir / "completions.jsonl").open("a", encoding="utf-8")
 

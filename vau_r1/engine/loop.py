@@ -19,6 +19,7 @@ not the whole run config.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -29,7 +30,7 @@ from transformers import get_scheduler
 
 from vau_r1.engine import checkpoint
 from vau_r1.engine.config import LoopSettings, TrainerConfig
-from vau_r1.engine.distributed import ShardedBatchSampler, check_replicas_in_sync
+from vau_r1.engine.distributed import ShardedBatchSampler, StepWatchdog, check_replicas_in_sync
 from vau_r1.engine.loggers import MetricLogger, NullLogger
 from vau_r1.engine.sharding import Sharding
 from vau_r1.sections import ConfigError
@@ -94,7 +95,9 @@ class TrainEngine:
         self.step_count, self.consumed_batches = 0, 0
         self.last_metrics: dict[str, float] = {}
         self.sharding = Sharding(accelerator)
+        self.watchdog = StepWatchdog(accelerator, tc.collective_timeout_s)
         self.scorer: nn.Module | None = None  # the prepared (wrapped) module whose forward trains the model
+        self.weights_dtype: torch.dtype | None = None  # the model's bf16/fp16 when it trains as fp32 masters
 
     def prepare(self, module: nn.Module, updates_per_step: int = 1) -> None:
         """Wrap ``module`` for training (DDP, DeepSpeed or FSDP2); build AdamW and the LR schedule over it.
@@ -107,6 +110,7 @@ class TrainEngine:
         """
         tc = self.trainer
         module.train()
+        self.weights_dtype = self.sharding.keep_fp32_masters(module.model)
         trainable = [p for p in module.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(
             trainable, lr=tc.learning_rate, betas=tc.adam_betas, eps=tc.adam_eps, weight_decay=tc.weight_decay
@@ -119,6 +123,16 @@ class TrainEngine:
         self.scheduler = get_scheduler(
             tc.lr_scheduler, self.optimizer, num_warmup_steps=tc.warmup_steps, num_training_steps=num_updates
         )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast context of every forward (recipes use it instead of ``accelerator.autocast()``).
+
+        The accelerator's, or, when it has none (``mixed_precision: no``) and the weights train as fp32 masters
+        (:meth:`~vau_r1.engine.sharding.Sharding.keep_fp32_masters`), one to the model's own bf16/fp16.
+        """
+        if self.weights_dtype is None or self.accelerator.mixed_precision != "no":
+            return self.accelerator.autocast()
+        return torch.autocast(self.accelerator.device.type, dtype=self.weights_dtype)
 
     @property
     def model(self) -> nn.Module:
@@ -143,18 +157,19 @@ class TrainEngine:
             total=stop, initial=self.step_count, desc=self.progress_desc, disable=not self.accelerator.is_main_process
         )
         while self.step_count < stop:
-            micro = [next(batches) for _ in range(tc.gradient_accumulation_steps)]
-            self.last_metrics = step(micro)
-            self.step_count += 1
-            self.consumed_batches += len(micro)
-            self.log_step(self.last_metrics)
-            bar.update(1)
-            shown = {label: f"{self.last_metrics[key]:.4g}" for label, key in self.progress_metrics
-                     if key in self.last_metrics}  # fmt: skip
-            bar.set_postfix(shown, refresh=False)
-            final = self.step_count == self.total_steps and tc.save_final
-            if self.step_count % tc.save_every == 0 or final:
-                self.save()
+            with self.watchdog.step(self.step_count + 1):  # a silent rank: an error naming the step, no hang
+                micro = [next(batches) for _ in range(tc.gradient_accumulation_steps)]
+                self.last_metrics = step(micro)
+                self.step_count += 1
+                self.consumed_batches += len(micro)
+                self.log_step(self.last_metrics)
+                bar.update(1)
+                shown = {label: f"{self.last_metrics[key]:.4g}" for label, key in self.progress_metrics
+                         if key in self.last_metrics}  # fmt: skip
+                bar.set_postfix(shown, refresh=False)
+                final = self.step_count == self.total_steps and tc.save_final
+                if self.step_count % tc.save_every == 0 or final:
+                    self.save()
         bar.close()
         return self.last_metrics
 
@@ -213,6 +228,7 @@ class TrainEngine:
             config_yaml=self.config_yaml,
             keep_last=self.trainer.keep_last,
             prepared=self.scorer if self.sharding.enabled else None,
+            save_dtype=self.weights_dtype,
         )
 
     def load(self, path: Any) -> None:

@@ -89,6 +89,29 @@ class Sharding:
             if plugin.transformer_cls_names_to_wrap is None:
                 plugin.transformer_cls_names_to_wrap = sorted(getattr(scorer.model, "_no_split_modules", None) or ())
 
+    def keep_fp32_masters(self, model: nn.Module) -> torch.dtype | None:
+        """Upcast ``model``'s trainable bf16/fp16 parameters to fp32 master weights, before ``accelerator.prepare``.
+
+        AdamW on bf16 weights loses most small updates to rounding (at lr 1e-6 nearly all of them). The forwards
+        then run under autocast to the old dtype (:meth:`vau_r1.engine.loop.TrainEngine.autocast`; FSDP2 keeps
+        its fp32 shards and computes as its mixed-precision policy says) and checkpoints write ``model/`` in it.
+        DeepSpeed's bf16/fp16 mode keeps fp32 masters of its own, so under DeepSpeed nothing is cast.
+
+        Returns:
+            The dtype the trainable parameters had, ``None`` when none was bf16/fp16 (or under DeepSpeed).
+        """
+        if self.zero_stage is not None:
+            return None
+        low = [p for p in model.parameters() if p.requires_grad and p.dtype in (torch.bfloat16, torch.float16)]
+        if not low:
+            return None
+        dtypes = {p.dtype for p in low}
+        if len(dtypes) > 1:
+            raise ValueError(f"trainable parameters mix {sorted(map(str, dtypes))}; load the model in one dtype")
+        for param in low:
+            param.data = param.data.float()
+        return dtypes.pop()
+
     @contextlib.contextmanager
     def micro_batch(self, prepared: nn.Module, last: bool) -> Iterator[None]:
         """Backward of one micro-batch of an optimizer step; gradients are synchronised after the ``last``."""

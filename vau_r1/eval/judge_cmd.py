@@ -9,13 +9,13 @@ judge cache go to the output folder (a rerun asks only about rows not yet judged
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from vau_r1.data.annotations import load_annotations
+from vau_r1.data.jsonl import read_jsonl
 from vau_r1.eval.reasoning import judge_records
 from vau_r1.judge import COLUMNS, JudgeConfig, JudgeReport, load_judge_config, read_predictions_csv
 from vau_r1.resources import config_dir
@@ -56,7 +56,8 @@ def read_reasoning_predictions(path: str | Path) -> dict[str, dict[str, Any]]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a CSV without the paper's columns, or a JSONL line that is not an object with ``video``.
+        ValueError: a CSV without the paper's columns, or a JSONL line that is not UTF-8, not JSON or not an
+            object with a string ``video`` (the message names the file and line).
     """
     path = Path(path)
     if not path.is_file():
@@ -65,14 +66,10 @@ def read_reasoning_predictions(path: str | Path) -> dict[str, dict[str, Any]]:
         pairs = read_predictions_csv(path)
         return {video: {"status": "ok", "description": d, "analysis": a} for video, (d, a) in pairs.items()}
     records: dict[str, dict[str, Any]] = {}
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        if not isinstance(record, dict) or not isinstance(record.get("video"), str):
-            raise ValueError(f"{path}:{line_no}: expected a JSON object with a string 'video'")
-        if record.get("task", "reasoning") == "reasoning":
-            records.setdefault(record["video"], record)
+    expected = "one JSON object per line with a string 'video', 'description' and 'analysis'"
+    for line in read_jsonl(path, {"video": str}, strict=True, expected=expected).lines:
+        if line.record.get("task", "reasoning") == "reasoning":
+            records.setdefault(line.record["video"], line.record)
     return records
 
 
@@ -93,11 +90,21 @@ def judge_file(
     return judge_records(samples, read_reasoning_predictions(predictions), config, output_dir, client)
 
 
-def judge_table(report: JudgeReport, label: str) -> str:
-    """The VAU-Eval columns of paper Table A as a Markdown table, plus the row counts."""
+def judge_table(report: JudgeReport, label: str, max_failed: int = 20) -> str:
+    """The VAU-Eval columns of paper Table A as a Markdown table, the row counts and the failed rows.
+
+    At most ``max_failed`` failed rows are listed; all of them are in ``judge_summary.json``.
+    """
     values = " | ".join("n/a" if report.means[c] is None else f"{report.means[c]:.2f}" for c in COLUMNS)
-    return "\n".join([
+    lines = [
         "| Predictions | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS), f"| {label} | {values} |",
         f"\njudged {report.n_judged}, failed {report.n_failed}, skipped {report.n_skipped} "
         f"(cached {report.n_cached}); judge {report.judge_model}, prompt {report.prompt_version}",
-    ])  # fmt: skip
+    ]  # fmt: skip
+    failed = report.failed_rows
+    if failed:
+        lines.append(f"\nfailed rows ({len(failed)}; a rerun asks again, up to max_row_attempts runs):")
+        lines += [f"- {r['video']}: {r['stage']}: {r['reason']} ({r['endpoint']})" for r in failed[:max_failed]]
+        if len(failed) > max_failed:
+            lines.append(f"- ... {len(failed) - max_failed} more in judge_summary.json")
+    return "\n".join(lines)

@@ -26,6 +26,7 @@ from typing import Any
 
 from vau_r1.engine.checkpoint import list_checkpoints
 from vau_r1.model.builder import TINY_NAME, ModelConfig, load_model_and_processor
+from vau_r1.model.rope_index import ROPE_INDEX_RULES
 
 __all__ = [
     "LOAD_KEYS",
@@ -143,6 +144,10 @@ def resolve_model_ref(spec: str) -> ModelRef:
 def load_for_eval(ref: ModelRef, load: Mapping[str, Any] | None = None, merge_lora: bool = True) -> tuple[Any, Any]:
     """Load the model and tokenizer of ``ref`` for inference (eval mode, no gradients needed).
 
+    The position rule is ``load["rope_index"]`` (``model_load.rope_index``; else an adapter's manifest, else
+    ``"qwen"``); a warning names it when the checkpoint records none (``vau_r1_rope_index`` in ``config.json``; the
+    manifest for an adapter) or records another one.
+
     Args:
         ref: the resolved reference.
         load: :data:`LOAD_KEYS` settings (dtype, attention kernel, ...), applied over the base config.
@@ -158,8 +163,12 @@ def load_for_eval(ref: ModelRef, load: Mapping[str, Any] | None = None, merge_lo
     if unknown := sorted(set(load) - set(LOAD_KEYS)):
         raise ValueError(f"unknown model_load key(s) {unknown}; expected some of {list(LOAD_KEYS)}")
     values = {**ref.base_config(), **{key: value for key, value in load.items() if value is not None}}
-    model, tokenizer = load_model_and_processor(ModelConfig(**values))
+    # Full weights record their position rule in config.json (the builder checks it); an adapter's base model
+    # does not, so the rule it was trained with comes from the run manifest.
+    model_config = ModelConfig(**values)
+    model, tokenizer = load_model_and_processor(model_config, warn_unmarked=ref.adapter is None)
     if ref.adapter is not None:
+        _check_adapter_rope_index(ref, model_config.rope_index)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(ref.adapter))
@@ -168,6 +177,19 @@ def load_for_eval(ref: ModelRef, load: Mapping[str, Any] | None = None, merge_lo
         logger.info("loaded the LoRA adapter %s on %s (merged: %s)", ref.adapter, ref.name_or_path, merge_lora)
     model.eval()
     return model, tokenizer
+
+
+def _check_adapter_rope_index(ref: ModelRef, used: str) -> None:
+    """Warn when a LoRA adapter's recorded training rule (manifest ``config.model.rope_index``) is not ``used``."""
+    trained = ((ref.manifest or {}).get("config", {}).get("model") or {}).get("rope_index")
+    if trained == used:
+        return
+    known = f"was trained with the {trained!r} position rule" if trained else "records no position rule"
+    logger.warning(
+        "LoRA adapter %s %s (manifest.json config.model.rope_index); using %r: set model_load.rope_index to the "
+        "training rule (one of %s) if they differ",
+        ref.adapter, known, used, "/".join(ROPE_INDEX_RULES),
+    )  # fmt: skip
 
 
 def trained_prompt_preset(manifest: Mapping[str, Any] | None) -> str | None:

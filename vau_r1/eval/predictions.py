@@ -22,12 +22,13 @@ A video listed twice keeps its first prediction (as the official scripts do), wi
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from vau_r1.data.jsonl import dumps_line, read_jsonl, repair_tail
 
 __all__ = ["OFFICIAL_COLUMNS", "Predictions", "read_predictions", "write_predictions"]
 
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 #: Column of the official output CSV holding each task's prediction.
 OFFICIAL_COLUMNS: dict[str, str] = {"qa": "QA answer", "tag": "Temporal Grounding", "cls": "CLS answer"}
 NAME_COLUMN = "Video Name"
+#: The fix named by an error about a JSONL line.
+JSONL_EXPECTED = "one JSON object per line with a string 'video' and a 'text' or 'parsed'"
 
 
 @dataclass(frozen=True)
@@ -60,25 +63,22 @@ def _keep_first(values: dict[str, object], video: str, value: object, where: str
     values[video] = value
 
 
+def _has_value(record: dict[str, object]) -> str | None:
+    if "text" not in record and "parsed" not in record:
+        return f"record for {record['video']!r} has neither 'text' nor 'parsed'"
+    return None
+
+
 def _read_jsonl(path: Path, task: str) -> dict[str, object]:
     values: dict[str, object] = {}
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: not valid JSON ({err}); expected one object per line") from err
-            if not isinstance(record, dict) or not isinstance(record.get("video"), str):
-                raise ValueError(f"{where}: each line must be an object with a string 'video' and a 'text'")
-            if "text" not in record and "parsed" not in record:
-                raise ValueError(f"{where}: record for {record['video']!r} has neither 'text' nor 'parsed'")
-            if record.get("task") not in (None, task):
-                continue
-            text = record.get("text")
-            _keep_first(values, record["video"], text if isinstance(text, str) else record.get("parsed"), where)
+    read = read_jsonl(path, {"video": str}, _has_value, strict=True, expected=JSONL_EXPECTED)
+    for line in read.lines:
+        record = line.record
+        if record.get("task") not in (None, task):
+            continue
+        text = record.get("text")
+        where = f"{path}:{line.number}"
+        _keep_first(values, record["video"], text if isinstance(text, str) else record.get("parsed"), where)
     return values
 
 
@@ -116,7 +116,8 @@ def read_predictions(path: str | Path, task: str) -> Predictions:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: unknown task, malformed JSONL line, or a CSV without the task's column.
+        ValueError: unknown task, a JSONL line that is not UTF-8, not JSON or not a record (the message
+            names the file and line), or a CSV without the task's column.
     """
     if task not in OFFICIAL_COLUMNS:
         raise ValueError(f"Cannot score task {task!r}; expected one of {sorted(OFFICIAL_COLUMNS)}")
@@ -131,14 +132,19 @@ def read_predictions(path: str | Path, task: str) -> Predictions:
 def write_predictions(path: str | Path, records: Iterable[Mapping[str, object]], append: bool = False) -> int:
     """Write prediction records (each with ``video`` and ``text``) as JSONL; returns the number written.
 
+    With ``append``, a torn last line of the file (a killed write) is cut off first.
+
     Raises:
         ValueError: a record without a string ``video``.
     """
+    path = Path(path)
+    if append:
+        repair_tail(path, {"video": str})
     count = 0
-    with Path(path).open("a" if append else "w", encoding="utf-8") as handle:
+    with path.open("ab" if append else "wb") as handle:
         for record in records:
             if not isinstance(record.get("video"), str):
                 raise ValueError(f"Prediction record {dict(record)!r} needs a string 'video'")
-            handle.write(json.dumps(dict(record), ensure_ascii=False) + "\n")
+            handle.write(dumps_line(dict(record)))
             count += 1
     return count

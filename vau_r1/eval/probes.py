@@ -123,7 +123,8 @@ class Probe:
         if self.name == "swap":
             path = resolve_video(video_root, self.donors[sample.video])
             clip = load_clip(path, config)
-            duration = probe_video(own, config.decode_timeout_s, config.backend).duration_s  # the row's own length
+            info = probe_video(own, config.decode_timeout_s, config.backend, tuple(config.fallback_backends))
+            duration = info.duration_s  # the row's own length
             return path, video_inputs(clip), duration, len(clip.timestamps_s)
         clip = load_clip(own, config)
         order = frame_permutation(clip.frames.shape[0], self.name, _clip_seed(self.seed, sample.video))

@@ -3,7 +3,9 @@
 Records are appended, one flushed JSON line per video, to ``<output_dir>/parts/rank<r>.jsonl`` as the
 run goes. A rerun in the same folder reads every part (and the merged ``predictions.jsonl``), skips the
 videos already predicted and generates only the rest, so a killed run loses at most the batch in
-flight. Under ``torchrun`` each rank takes every ``world_size``-th pending video and writes its own part;
+flight. A line the kill tore (or any other unusable line) is skipped with a warning naming the file and
+line, cut off before this rank's next append, and its video predicted again (:mod:`vau_r1.data.jsonl`).
+Under ``torchrun`` each rank takes every ``world_size``-th pending video and writes its own part;
 :meth:`PredictionStore.merge` then writes ``predictions.jsonl``, one record per video in annotation order.
 
 A video that cannot be found or decoded becomes a ``failed`` record with the error (never dropped
@@ -20,7 +22,6 @@ or ``probe_seed``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from vau_r1.data.jsonl import append_jsonl, dumps_line, read_jsonl
 from vau_r1.data.paths import resolve_video
 from vau_r1.data.schema import CLASS_LABELS, VideoSample
 from vau_r1.data.video import VideoConfig, VideoError, load_clip
@@ -39,7 +41,8 @@ from vau_r1.eval.probes import Probe
 from vau_r1.rewards import parsing
 
 __all__ = [
-    "EvalItem", "FailedItem", "PredictionStore", "VideoItems", "failed_record", "run_predictions", "task_record",
+    "RECORD_KEYS", "EvalItem", "FailedItem", "PredictionStore", "VideoItems", "check_record", "failed_record",
+    "run_predictions", "task_record",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -140,6 +143,19 @@ def failed_record(item: FailedItem, task: str) -> dict[str, Any]:
             "error": item.error, **item.extra}  # fmt: skip
 
 
+#: Keys every stored record has, with their type (other lines of a records file are skipped on resume).
+RECORD_KEYS = {"video": str, "status": str}
+
+
+def check_record(record: dict[str, Any]) -> str | None:
+    """Why a stored record cannot be resumed from (``None``: it can): an unknown status, an ``ok`` without text."""
+    if record["status"] not in ("ok", "failed"):
+        return f"status {record['status']!r} is neither 'ok' nor 'failed'"
+    if record["status"] == "ok" and not isinstance(record.get("text"), str):
+        return "an 'ok' record without a string 'text'"
+    return None
+
+
 class PredictionStore:
     """Prediction records of one evaluation folder: appended per rank, merged at the end.
 
@@ -160,38 +176,22 @@ class PredictionStore:
     def load(self) -> dict[str, dict[str, Any]]:
         """Video → its latest record, from the merged file then every part (later lines win).
 
-        A line that is not valid JSON (the tail of a killed write) is skipped with a warning.
+        An unusable line (the torn tail of a killed write, bytes that are not UTF-8, JSON that is not a
+        record) is skipped with a warning naming the file and line; its video is simply predicted again.
         """
         records: dict[str, dict[str, Any]] = {}
         for path in self._files():
-            for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    logger.warning("%s:%d is not valid JSON (an interrupted write?); ignored", path, line_no)
-                    continue
-                records[record["video"]] = record
+            for line in read_jsonl(path, RECORD_KEYS, check_record, on_skip="its video is predicted again").lines:
+                records[line.record["video"]] = line.record
         return records
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Append records to this rank's part, flushed line by line.
 
-        A part whose last line was cut off (a killed write) first gets a line break, so that the
-        broken line stays alone and the new records stay readable.
+        A part whose last line was cut off (a killed write) first loses that torn line, so that the new
+        records start on a fresh line (:func:`vau_r1.data.jsonl.append_jsonl`).
         """
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
-        with self.part.open("a+b") as handle:
-            handle.seek(0, 2)
-            if handle.tell() > 0:
-                handle.seek(-1, 2)
-                if handle.read(1) != b"\n":
-                    handle.write(b"\n")
-        with self.part.open("a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                handle.flush()
+        append_jsonl(self.part, records, RECORD_KEYS, check_record)
 
     def merge(self, samples: Sequence[VideoSample]) -> list[dict[str, Any]]:
         """Write ``predictions.jsonl`` and return the latest record of each sample, in sample order.
@@ -204,7 +204,7 @@ class PredictionStore:
         ordered = [records[s.video] for s in samples if s.video in records]
         others = [record for video, record in records.items() if video not in names]
         tmp = self.merged.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered + others), encoding="utf-8")
+        tmp.write_bytes(b"".join(dumps_line(record) for record in ordered + others))
         tmp.replace(self.merged)
         for part in self.parts_dir.glob("rank*.jsonl"):
             part.unlink()

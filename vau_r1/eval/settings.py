@@ -7,7 +7,6 @@ in every error. :func:`resolve_video_config` turns ``video_preset`` (plus ``vide
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +72,7 @@ class EvalConfig:
     bootstrap_seed: int = 0
 
     def __post_init__(self) -> None:
+        self._check_paths()
         _check(self.task in TASKS, f"task={self.task!r}; expected one of {list(TASKS)}")
         _check(self.source is None or self.source in SOURCES, f"source={self.source!r}; use null or {list(SOURCES)}")
         _check(self.max_samples is None or self.max_samples >= 1, "max_samples must be null (all rows) or >= 1")
@@ -94,6 +94,15 @@ class EvalConfig:
                    f"prompt_preset={self.prompt_preset!r} has one turn; reasoning needs a two-turn preset "
                    "(default, default_no_think, paper_eval_think, paper_eval_no_think)")  # fmt: skip
 
+    def _check_paths(self) -> None:
+        """Paths are set; the output folder and the video folder are not files."""
+        for key in ("model", "annotations", "video_root", "output_dir"):
+            _check(getattr(self, key).strip() != "", f"{key} is empty; set it (see vau_r1/configs/eval/eval.yaml)")
+        _check(not Path(self.output_dir).is_file(),
+               f"output_dir={self.output_dir!r} is a file; set a folder for the predictions and report")  # fmt: skip
+        _check(not Path(self.video_root).is_file(),
+               f"video_root={self.video_root!r} is a file; set the folder holding the videos")  # fmt: skip
+
     def _check_probe(self) -> None:
         _check(self.probe is None or isinstance(self.probe, (str, list, tuple)),
                f"probe={self.probe!r}; valid values: null, {list(PROBES)} or a list of them")  # fmt: skip
@@ -113,17 +122,12 @@ class EvalConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> EvalConfig:
-        """Validate a resolved config (``OmegaConf.to_container(cfg, resolve=True)``); drops ``hydra``."""
+        """Validate a resolved config (``OmegaConf.to_container(cfg, resolve=True)``); drops ``hydra``.
+
+        Every value is checked against its field's type (:func:`vau_r1.sections.build_section`), then its range.
+        """
         values = {k: v for k, v in values.items() if k != "hydra"}
-        generation = build_section(GenerationSettings, values.pop("generation", None), "generation")
-        known = {f.name for f in dataclasses.fields(cls)}
-        _check(not (unknown := sorted(set(values) - known)), f"unknown key(s) {unknown}; valid keys: {sorted(known)}")
-        try:
-            return cls(**values, generation=generation)
-        except TypeError as error:
-            message = (f"vau_r1/configs/eval/eval.yaml: {error}; set the required keys (model, annotations, "
-                       "video_root, task)")
-            raise ConfigError(message) from error
+        return build_section(cls, values, "")
 
     def judge_config(self) -> Any:
         """The :class:`vau_r1.judge.JudgeConfig` named by ``judge`` (with ``judge_overrides``), or ``None``."""

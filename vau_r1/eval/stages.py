@@ -46,6 +46,7 @@ def prepare_output(out: Path, fingerprint: dict[str, Any], overwrite: bool, stat
     stamp = out / "run.json"
     if stamp.is_file() and not overwrite:
         stored = json.loads(stamp.read_text()).get("fingerprint", {})
+        fingerprint = json.loads(json.dumps(fingerprint))  # as stored: tuples read back as lists
         if stored != fingerprint:
             changed = sorted(k for k in set(stored) | set(fingerprint) if stored.get(k) != fingerprint.get(k))
             raise ConfigError(

@@ -8,6 +8,10 @@ Typical use (the key is read from the variable named in the config, ``DEEPSEEK_A
     report = judge_rows(rows, config, cache_path="outputs/judge/cache.jsonl", output_dir="outputs/judge")
     report.to_dict()  # {"CLS": ..., "KM": ..., "FLU": ..., "INF": ..., "FAC": ..., "Total": ..., "n_judged": ...}
 
+A row never aborts a run: each failure (HTTP, timeout, unreadable reply, unparsable scores, an unexpected
+error) is a recorded ``failed`` row with its stage, reason and endpoint, listed in the summary's
+``failed_rows`` and asked again by a rerun, at most ``max_row_attempts`` runs in all.
+
 Importing this package does not import ``openai``; the client loads it when a request is first needed.
 """
 
@@ -24,20 +28,12 @@ from vau_r1.judge.client import (
 )
 from vau_r1.judge.parse import SCORE_COLUMNS, SCORE_KEYS, JudgeParseError, JudgeScores, parse_judge_reply
 from vau_r1.judge.prompt import PRESETS, SYSTEM_MESSAGE, build_messages, get_preset
-from vau_r1.judge.run import (
-    COLUMNS,
-    JudgeReport,
-    JudgeRow,
-    RowResult,
-    aggregate,
-    judge_rows,
-    read_predictions_csv,
-    rows_from_samples,
-    write_report,
-)
+from vau_r1.judge.report import COLUMNS, FAILURE_STAGES, JudgeReport, RowResult, aggregate, write_report
+from vau_r1.judge.run import JudgeRow, judge_rows, read_predictions_csv, rows_from_samples
 
 __all__ = [
     "COLUMNS",
+    "FAILURE_STAGES",
     "PRESETS",
     "SCORE_COLUMNS",
     "SCORE_KEYS",

@@ -5,25 +5,24 @@ One line per judge attempt outcome (``status`` ``ok`` or ``failed``), keyed by `
 prediction, model or prompt is a new key. A successful line is final; failed lines are counted so that
 a later run retries them, at most ``max_row_attempts`` runs in all.
 
-The file is written one flushed line per result under a lock (safe with worker threads). A truncated
-last line (a killed run) is ignored with a warning and cut off before the next append; any other
-unreadable line is ignored with a warning. The
-official script instead appended concatenated JSON objects and re-read them as a list, which fails
-(docs/paper.md §10 item 29).
+The file is written one flushed line per result under a lock (safe with worker threads) and read with
+:func:`vau_r1.data.jsonl.read_jsonl`: a truncated last line (a killed run) is ignored with a warning and
+cut off before the next append; any other unusable line (not UTF-8, not JSON, not a cache record) is
+ignored with a warning naming its line, and its row is judged again. The official script instead
+appended concatenated JSON objects and re-read them as a list, which fails (docs/paper.md §10 item 29).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
 import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from vau_r1.data.jsonl import append_jsonl, read_jsonl
+from vau_r1.judge.parse import SCORE_COLUMNS
 
 
 def row_key(texts: tuple[str, str, str, str], judge_model: str, prompt_version: str) -> str:
@@ -36,6 +35,22 @@ def row_key(texts: tuple[str, str, str, str], judge_model: str, prompt_version: 
     """
     payload = json.dumps([*texts, judge_model, prompt_version], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+
+
+#: Keys every cache line has, with their type (other lines are skipped and their rows judged again).
+CACHE_KEYS = {"video": str, "key": str, "status": str}
+
+
+def check_line(record: dict[str, Any]) -> str | None:
+    """Why a cache line is unusable (``None``: it is fine): an unknown status, or an ``ok`` line without scores."""
+    if record["status"] not in ("ok", "failed"):
+        return f"status {record['status']!r} is neither 'ok' nor 'failed'"
+    scores = record.get("scores")
+    if record["status"] == "ok" and not (
+        isinstance(scores, dict) and all(type(scores.get(column)) is int for column in SCORE_COLUMNS.values())
+    ):
+        return "an 'ok' line without its five integer scores"
+    return None
 
 
 class JudgeCache:
@@ -51,36 +66,18 @@ class JudgeCache:
         self._ok: dict[tuple[str, str], dict[str, Any]] = {}
         self._last_failure: dict[tuple[str, str], dict[str, Any]] = {}
         self._failures: Counter[tuple[str, str]] = Counter()
-        self._needs_newline = False
-        self._truncate_to: int | None = None  # byte length without a torn last line, cut before the next append
         if self.path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        data = self.path.read_bytes()
-        lines = data.split(b"\n")  # the last item is b"" when the file ends with a newline
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                self._index(json.loads(line.decode("utf-8")))
-            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-                if number < len(lines):
-                    logger.warning("%s: ignoring bad line %d (%s); its row is judged again", self.path, number, error)
-                    continue
-                logger.warning("%s: ignoring truncated last line (%s); its row is judged again", self.path, error)
-                self._truncate_to = len(data) - len(line)
-        self._needs_newline = self._truncate_to is None and bool(data) and not data.endswith(b"\n")
+            read = read_jsonl(self.path, CACHE_KEYS, check_line, on_skip="its row is judged again")
+            for line in read.lines:
+                self._index(line.record)
 
     def _index(self, record: dict[str, Any]) -> None:
         ident = (record["video"], record["key"])
         if record["status"] == "ok":
             self._ok[ident] = record
-        elif record["status"] == "failed":
+        else:
             self._failures[ident] += 1
             self._last_failure[ident] = record
-        else:
-            raise KeyError(f"status {record['status']!r} is neither 'ok' nor 'failed'")
 
     def __len__(self) -> int:
         """Number of successfully judged ``(video, key)`` pairs."""
@@ -97,17 +94,7 @@ class JudgeCache:
             return self._failures[(video, key)], self._last_failure.get((video, key))
 
     def append(self, record: dict[str, Any]) -> None:
-        """Write ``record`` as one JSON line, flush it, and index it (thread-safe)."""
-        line = json.dumps(record, ensure_ascii=False)
+        """Write ``record`` as one flushed JSON line (after cutting off a torn last line) and index it; thread-safe."""
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self._truncate_to is not None:
-                os.truncate(self.path, self._truncate_to)
-                self._truncate_to = None
-            with self.path.open("a", encoding="utf-8") as handle:
-                if self._needs_newline:
-                    handle.write("\n")
-                    self._needs_newline = False
-                handle.write(line + "\n")
-                handle.flush()
+            append_jsonl(self.path, [record], CACHE_KEYS, check_line)
             self._index(record)

@@ -4,7 +4,9 @@ The ``openai`` package sends the requests with its own retries switched off (``m
 retry policy lives here so that it is visible and testable:
 
 * retried: connection errors, timeouts, HTTP 408/409/429 and 5xx — at most ``max_retries`` times;
-* not retried: any other 4xx (a bad request or a wrong key will not heal by waiting);
+* not retried: any other 4xx (a bad request or a wrong key will not heal by waiting), and a reply that
+  came but cannot be read (an HTTP 200 whose body is not JSON or is nested too deeply, no
+  ``choices[0].message.content``): stage ``reply``; the row fails and a later run asks again;
 * delay before retry ``k`` (0-based): ``Retry-After`` (or ``retry-after-ms``) when the server sends it,
   capped at ``retry_after_max_s``; otherwise ``min(backoff_base_s * 2**k, backoff_max_s)`` stretched by
   up to ``jitter`` (a fraction, drawn from a seeded RNG).
@@ -21,6 +23,7 @@ import os
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -120,7 +123,8 @@ class JudgeRequestError(RuntimeError):
     """A judge request failed for good.
 
     Attributes:
-        stage: ``"timeout"`` when the last attempt timed out, else ``"http"``.
+        stage: ``"timeout"`` when the last attempt timed out, ``"reply"`` when a reply came but could not
+            be read, else ``"http"``.
         reason: human-readable cause (status code and body excerpt, or the connection error).
         attempts: number of requests sent for this call.
     """
@@ -171,6 +175,19 @@ def retry_delay_s(config: JudgeConfig, retry_index: int, retry_after_s: float | 
         return min(retry_after_s, config.retry_after_max_s)
     delay_s = min(config.backoff_base_s * 2**retry_index, config.backoff_max_s)
     return delay_s * (1.0 + config.jitter * rng.random()) if config.jitter > 0 else delay_s
+
+
+def endpoint_label(base_url: str) -> str:
+    """``base_url`` without user info, query or fragment (safe to write into reports and caches).
+
+    Example:
+        >>> endpoint_label("https://user:secret@api.example.com:8443/v1?key=abc")
+        'https://api.example.com:8443/v1'
+    """
+    parts = urllib.parse.urlsplit(base_url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def read_api_key(env_name: str) -> str:
@@ -252,9 +269,12 @@ class JudgeClient:
                                reason, attempt, self.config.max_retries, delay_s)  # fmt: skip
                 self._sleep(delay_s)
                 continue
+            except (ValueError, RecursionError) as error:  # a 200 whose body is not JSON, or nested too deeply
+                reason = f"unreadable reply body ({type(error).__name__}: {str(error)[:_ERROR_BODY_CHARS]})"
+                raise JudgeRequestError("reply", reason, attempt) from error
             text = _message_text(response)
             if text is None:
-                raise JudgeRequestError("http", "reply has no choices[0].message.content", attempt)
+                raise JudgeRequestError("reply", "reply has no choices[0].message.content", attempt)
             return Completion(text=text, attempts=attempt)
         raise AssertionError("unreachable: the loop returns or raises")
 

@@ -4,7 +4,8 @@ The official script took the first ```` ```json ```` block with a regex and trus
 ``total_score``; a reply without a fence became ``None`` and crashed the run (docs/paper.md §10 item 29).
 Here a fenced block is preferred, a bare object is accepted, the total is recomputed and any problem
 raises :class:`JudgeParseError` whose message says what was wrong. Objects are located with
-:meth:`json.JSONDecoder.raw_decode` from each ``{`` in turn (no backtracking regex).
+:meth:`json.JSONDecoder.raw_decode` from each ``{`` in turn (no backtracking regex); a hostile reply (JSON
+nested thousands deep, numbers of thousands of digits, megabytes of text) is a parse error, never a crash.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ SCORE_KEYS: tuple[str, ...] = (
 SCORE_COLUMNS: dict[str, str] = dict(zip(SCORE_KEYS, ("CLS", "KM", "FLU", "INF", "FAC"), strict=True))
 MAX_SCORE = 10
 _MAX_CANDIDATES = 256  # '{' positions tried before giving up (bounds the work on a hostile reply)
+_MAX_DIGITS = 20  # a numeric string longer than this is not read as a score (int() of it is costly or refused)
 MAX_REPLY_CHARS = 200_000  # longer replies are rejected unread (a judge reply is a few thousand characters)
 _INTEGRAL = re.compile(r"[+-]?\d+(?:\.0*)?")
 _FENCE = "```json"
@@ -70,7 +72,8 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, float):
         return int(value) if value.is_integer() else None
     if isinstance(value, str) and _INTEGRAL.fullmatch(value.strip()):
-        return int(float(value.strip()))
+        digits = value.strip().partition(".")[0]
+        return int(digits) if len(digits) <= _MAX_DIGITS else None  # "1e400"-sized strings are no score
     return None
 
 
@@ -107,6 +110,10 @@ def find_json_object(text: str) -> dict[str, Any]:
                 first_error = first_error or f"invalid JSON ({error.msg} at char {error.pos})"
                 pos = source.find("{", pos + 1)
                 continue
+            except (RecursionError, ValueError) as error:  # nested too deeply; an integer of > 4300 digits
+                first_error = first_error or f"unreadable JSON ({type(error).__name__}: {str(error)[:80]})"
+                pos = source.find("{", pos + 1)
+                continue
             if isinstance(obj, dict) and any(key in obj for key in (*SCORE_KEYS, "total_score")):
                 return obj
             pos = source.find("{", end)
@@ -139,7 +146,7 @@ def parse_judge_reply(text: str) -> JudgeScores:
             raise JudgeParseError(f"missing field {key!r}")
         value = _as_int(obj[key])
         if value is None:
-            raise JudgeParseError(f"{key}={obj[key]!r} is not an integer")
+            raise JudgeParseError(f"{key}={obj[key]!r:.60} is not an integer")
         if not 0 <= value <= MAX_SCORE:
             raise JudgeParseError(f"{key}={value} is outside 0-{MAX_SCORE}")
         scores[key] = value

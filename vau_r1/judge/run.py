@@ -10,32 +10,37 @@ Input rows (:class:`JudgeRow`) come from the evaluation pipeline, one per test v
 
 A row with any text missing (``None``, NaN, empty, ``"-1"``, ``"None"``, ``"nan"``) is skipped, with the
 reason, and never sent (the official script judged ``"None"`` predictions and ``-1`` ground truth). Each
-remaining row is judged once (results cached, :mod:`vau_r1.judge.cache`); the report holds the mean of
-each score over the successfully judged rows in the paper's columns CLS, KM, FLU, INF, FAC and
-``Total`` = the sum of those five means (Table A's convention; the judge's own totals are ignored).
+remaining row is judged once (results cached, :mod:`vau_r1.judge.cache`) and aggregated by
+:mod:`vau_r1.judge.report`. A row never aborts the run: whatever goes wrong with it (HTTP error, timeout,
+unreadable reply, no valid scores, an unexpected error) becomes a ``failed`` result with its stage,
+reason and endpoint, cached so that a rerun asks again, at most ``max_row_attempts`` runs in all; the
+report is written even when the run is stopped, and lists the failed rows.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from vau_r1.judge.cache import JudgeCache, row_key
-from vau_r1.judge.client import JudgeClient, JudgeConfig, JudgeRequestError
+from vau_r1.judge.client import JudgeClient, JudgeConfig, JudgeRequestError, endpoint_label
 from vau_r1.judge.parse import SCORE_COLUMNS, SCORE_KEYS, JudgeParseError, parse_judge_reply
 from vau_r1.judge.prompt import build_messages, get_preset
+from vau_r1.judge.report import COLUMNS, JudgeReport, RowResult, aggregate, write_report
+
+__all__ = [
+    "COLUMNS", "MISSING_TEXTS", "JudgeReport", "JudgeRow", "RowResult", "aggregate", "judge_one", "judge_rows",
+    "read_predictions_csv", "rows_from_samples", "write_report",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
-#: Report columns, as in paper Table A.
-COLUMNS: tuple[str, ...] = (*SCORE_COLUMNS.values(), "Total")
 #: Texts treated as "no text" (compared after strip + lower-case).
 MISSING_TEXTS = frozenset({"", "-1", "none", "nan"})
 RAW_MAX_CHARS = 2000  # judge reply kept per row (diagnostics), truncated to this length
@@ -63,99 +68,38 @@ class JudgeRow:
         return None
 
 
-@dataclass
-class RowResult:
-    """Outcome for one row. ``scores`` maps paper columns (CLS…FAC) to 0–10 when ``status == "ok"``.
+def judge_one(row: JudgeRow, key: str, client: JudgeClient, preset: str, endpoint: str | None = None) -> RowResult:
+    """Ask the judge about one row; any request or parse problem becomes a ``failed`` result (never raises).
 
-    ``stage`` (failures only) is ``"parse"``, ``"http"`` or ``"timeout"``; ``raw`` is the judge's reply,
-    truncated to :data:`RAW_MAX_CHARS`.
+    A failure the request and parse stages do not foresee (a bug, a hostile reply) is logged with its
+    traceback and becomes a failure of stage ``internal``, so that one row can never abort the run.
     """
-
-    video: str
-    status: Literal["ok", "failed", "skipped"]
-    key: str | None = None
-    scores: dict[str, int] | None = None
-    judge_total: int | None = None
-    total_mismatch: bool = False
-    comments: dict[str, str] = field(default_factory=dict)
-    stage: str | None = None
-    reason: str | None = None
-    raw: str | None = None
-    attempts: int = 0
-    cached: bool = False
-
-    @property
-    def total(self) -> int | None:
-        """Recomputed total (sum of the five scores), ``None`` unless judged."""
-        return None if self.scores is None else sum(self.scores.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the cache line format), with the recomputed ``total``."""
-        return {**asdict(self), "total": self.total}
-
-    @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> RowResult:
-        """Rebuild a result from :meth:`to_dict` output (extra keys such as ``judge_model`` are dropped)."""
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in record.items() if k in names})
+    try:
+        return _ask(row, key, client, preset, endpoint)
+    except Exception as error:  # the run must go on: the row is recorded as failed, with the cause
+        logger.exception("%s: unexpected judge failure", row.video)
+        reason = f"{type(error).__name__}: {str(error)[:300]}"
+        return RowResult(row.video, "failed", key, stage="internal", reason=reason, endpoint=endpoint)
 
 
-@dataclass
-class JudgeReport:
-    """Aggregate of one judging run; ``means``: CLS, KM, FLU, INF, FAC, Total (``None`` if nothing was judged)."""
-
-    judge_model: str
-    prompt_version: str
-    means: dict[str, float | None]
-    n_judged: int
-    n_failed: int
-    n_skipped: int
-    n_cached: int
-    n_total_mismatch: int
-    rows: list[RowResult] = field(repr=False, default_factory=list)
-
-    def to_dict(self, include_rows: bool = False) -> dict[str, Any]:
-        """Summary dict with the paper columns at the top level; per-row results only if asked."""
-        out: dict[str, Any] = {**self.means, "judge_model": self.judge_model, "prompt_version": self.prompt_version}
-        out.update(n_judged=self.n_judged, n_failed=self.n_failed, n_skipped=self.n_skipped,
-                   n_cached=self.n_cached, n_total_mismatch=self.n_total_mismatch)  # fmt: skip
-        if include_rows:
-            out["rows"] = [row.to_dict() for row in self.rows]
-        return out
-
-
-def aggregate(results: list[RowResult], judge_model: str, prompt_version: str) -> JudgeReport:
-    """Mean of each score over the ``ok`` rows; ``Total`` is the sum of the five means."""
-    ok = [r for r in results if r.status == "ok" and r.scores is not None]
-    means: dict[str, float | None] = dict.fromkeys(COLUMNS)
-    if ok:
-        for column in SCORE_COLUMNS.values():
-            means[column] = sum(r.scores[column] for r in ok) / len(ok)
-        means["Total"] = sum(means[c] for c in SCORE_COLUMNS.values())
-    count = lambda status: sum(r.status == status for r in results)  # noqa: E731
-    return JudgeReport(
-        judge_model, prompt_version, means, n_judged=len(ok), n_failed=count("failed"), n_skipped=count("skipped"),
-        n_cached=sum(r.cached for r in ok), n_total_mismatch=sum(r.total_mismatch for r in ok), rows=results,
-    )  # fmt: skip
-
-
-def judge_one(row: JudgeRow, key: str, client: JudgeClient, preset: str) -> RowResult:
-    """Ask the judge about one row; any request or parse problem becomes a ``failed`` result."""
+def _ask(row: JudgeRow, key: str, client: JudgeClient, preset: str, endpoint: str | None) -> RowResult:
     messages = build_messages(row.gt_description, row.gt_analysis, row.description, row.analysis, preset)
     try:
         reply = client.complete(messages)
     except JudgeRequestError as error:
-        return RowResult(row.video, "failed", key, stage=error.stage, reason=error.reason, attempts=error.attempts)
+        return RowResult(row.video, "failed", key, stage=error.stage, reason=error.reason, attempts=error.attempts,
+                         endpoint=endpoint)  # fmt: skip
     raw = reply.text[:RAW_MAX_CHARS]
     try:
         parsed = parse_judge_reply(reply.text)
     except JudgeParseError as error:
-        return RowResult(row.video, "failed", key, stage="parse", reason=str(error), raw=raw, attempts=reply.attempts)
+        return RowResult(row.video, "failed", key, stage="parse", reason=str(error), raw=raw, attempts=reply.attempts,
+                         endpoint=endpoint)  # fmt: skip
     scores = {SCORE_COLUMNS[k]: parsed.scores[k] for k in SCORE_KEYS}
     if parsed.total_mismatch:
         logger.info("%s: judge total %s != recomputed %d (using the sum)", row.video, parsed.judge_total, parsed.total)
     return RowResult(row.video, "ok", key, scores, parsed.judge_total, parsed.total_mismatch,
-                     parsed.comments, raw=raw, attempts=reply.attempts)  # fmt: skip
+                     parsed.comments, raw=raw, attempts=reply.attempts, endpoint=endpoint)  # fmt: skip
 
 
 def _plan(rows: list[JudgeRow], cache: JudgeCache, config: JudgeConfig, version: str) -> list[RowResult | str]:
@@ -207,36 +151,56 @@ def judge_rows(
     plan = _plan(rows, cache, config, version)
     pending = [i for i, item in enumerate(plan) if isinstance(item, str)]
     logger.info("judge: %d rows, %d to ask, cache %s", len(rows), len(pending), cache.path)
-    if pending:
-        client = client or JudgeClient(config)
-
-        def work(index: int) -> RowResult:
-            result = judge_one(rows[index], plan[index], client, config.prompt_preset)
-            cache.append({**result.to_dict(), "judge_model": config.model, "prompt_version": version})
-            return result
-
-        with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
-            for index, result in zip(pending, pool.map(work, pending), strict=True):
-                plan[index] = result
-    report = aggregate(plan, config.model, version)
-    if output_dir is not None:
-        write_report(report, output_dir)
+    client = (client or JudgeClient(config)) if pending else client  # a missing key stops here, before any row
+    try:
+        if pending:
+            _ask_pending(rows, plan, pending, client, config, cache, version)
+    finally:  # the report is written even when the run is stopped (unfinished rows: stage "interrupted")
+        report = _finish(rows, plan, config, version, output_dir)
     return report
 
 
-def write_report(report: JudgeReport, output_dir: str | Path) -> tuple[Path, Path]:
-    """Write per-row results (``judge_rows.csv``) and the summary (``judge_summary.json``); returns both paths."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, json_path = out / "judge_rows.csv", out / "judge_summary.json"
-    header = ["video", "status", *COLUMNS, "judge_total", "total_mismatch", "stage", "reason", "attempts", "cached"]
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
-        writer.writeheader()
-        for row in report.rows:
-            writer.writerow({**row.to_dict(), **(row.scores or {}), "Total": row.total})
-    json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return csv_path, json_path
+def _ask_pending(rows: list[JudgeRow], plan: list[RowResult | str], pending: list[int], client: JudgeClient,
+                 config: JudgeConfig, cache: JudgeCache, version: str) -> None:  # fmt: skip
+    """Ask about the ``pending`` rows in ``config.concurrency`` threads; each result replaces its key in ``plan``."""
+    endpoint = endpoint_label(config.base_url)
+
+    def work(index: int) -> RowResult:
+        result = judge_one(rows[index], plan[index], client, config.prompt_preset, endpoint)
+        try:
+            cache.append({**result.to_dict(), "judge_model": config.model, "prompt_version": version})
+        except OSError as error:  # the result still counts in this run's report; a rerun asks again
+            logger.error("%s: could not write the judge cache %s (%s)", result.video, cache.path, error)
+        return result
+
+    pool = ThreadPoolExecutor(max_workers=config.concurrency)
+    futures: dict[Future[RowResult], int] = {}
+    try:
+        futures.update((pool.submit(work, index), index) for index in pending)
+        for future in as_completed(futures):
+            plan[futures[future]] = future.result()
+    finally:  # stopped (Ctrl-C): rows not begun are dropped, rows in flight finish (bounded by timeout_s) and count
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future, index in futures.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                plan[index] = future.result()
+
+
+def _finish(rows: list[JudgeRow], plan: list[RowResult | str], config: JudgeConfig, version: str,
+            output_dir: str | Path | None) -> JudgeReport:  # fmt: skip
+    """Aggregate ``plan`` (a row still pending is a failure of stage ``interrupted``) and write the report."""
+    reason = "the judge run stopped before this row was answered; a rerun asks again"
+    endpoint = endpoint_label(config.base_url)
+    results = [item if isinstance(item, RowResult) else
+               RowResult(row.video, "failed", item, stage="interrupted", reason=reason, endpoint=endpoint)
+               for row, item in zip(rows, plan, strict=True)]  # fmt: skip
+    report = aggregate(results, config.model, version)
+    if output_dir is not None:
+        write_report(report, output_dir)
+    if report.n_failed:
+        logger.warning("judge: %d of %d rows failed (listed in judge_summary.json 'failed_rows')", report.n_failed,
+                       len(rows))  # fmt: skip
+    return report
 
 
 def read_predictions_csv(path: str | Path) -> dict[str, tuple[str | None, str | None]]:

@@ -4,9 +4,10 @@ Real checkpoints (a local path or a hub id) load through ``from_pretrained`` wit
 family, chosen from ``config.model_type`` (``qwen2_vl`` → ``Qwen2VLForConditionalGeneration``,
 ``qwen2_5_vl`` → ``Qwen2_5_VLForConditionalGeneration``), never hard-coded. ``name_or_path:
 tiny-random`` builds the tiny seeded model of :mod:`vau_r1.model.tiny` in memory. Then, in this order:
-Qwen's original mRoPE position rule is installed (``rope_index``, see :mod:`vau_r1.model.rope_index`), the
-vision tower is frozen (``freeze_vision``), activation (gradient) checkpointing is switched on, and LoRA
-adapters are added to the language model (``lora``).
+the mRoPE position rule is set (``rope_index``, Qwen's original by default, see :mod:`vau_r1.model.rope_index`)
+and recorded in the model's config, so that every ``save_pretrained`` writes it to ``config.json``
+(``vau_r1_rope_index``); the vision tower is frozen (``freeze_vision``), activation (gradient) checkpointing is
+switched on, and LoRA adapters are added to the language model (``lora``).
 
 The second return value is the tokenizer, which is all :func:`vau_r1.model.processing.encode_prompts`
 needs (transformers' Qwen-VL processors need torchvision for videos; we do not).
@@ -21,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from vau_r1.model.families import FAMILIES, ModelFamily, family_for_model_type, get_family
+from vau_r1.model.rope_index import ROPE_INDEX_KEY, ROPE_INDEX_RULES, saved_rope_index, set_rope_index
 
 logger = logging.getLogger(__name__)
 
 TINY_NAME = "tiny-random"
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16", "auto")
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2")
-ROPE_INDEX_RULES: tuple[str, ...] = ("qwen", "transformers")
 #: LoRA targets by default: attention and MLP projections of the language model (paper §6.4).
 DEFAULT_LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 DEFAULT_LORA: dict[str, Any] = {
@@ -64,7 +65,8 @@ class ModelConfig:
         rope_index: ``"qwen"`` (default) positions text after a video as Qwen's original code, vLLM and
             transformers <= 5.2 do (:mod:`vau_r1.model.rope_index`); ``"transformers"`` keeps transformers
             5.23's rule, which overlaps text with the video's temporal positions and makes a forward over a
-            KV cache (without explicit positions) disagree with a full forward pass.
+            KV cache (without explicit positions) disagree with a full forward pass. The rule used is written into
+            the model's config (``vau_r1_rope_index``); a checkpoint that records another one gets a warning.
     """
 
     name_or_path: str
@@ -202,11 +204,34 @@ def apply_lora(model: Any, settings: dict[str, Any], family: ModelFamily) -> Any
     return get_peft_model(model, lora_config)
 
 
-def load_model_and_processor(cfg: ModelConfig) -> tuple[Any, Any]:
+def _apply_rope_index(model: Any, cfg: ModelConfig, warn_unmarked: bool) -> None:
+    """Set ``cfg.rope_index`` on ``model`` (and in its config), warning when the checkpoint records another rule."""
+    saved = saved_rope_index(model.config)
+    where = f"{cfg.name_or_path} ({model.config.model_type}; config.json key {ROPE_INDEX_KEY})"
+    if saved is not None and saved != cfg.rope_index:
+        logger.warning(
+            "%s was saved with the %r position rule but model.rope_index=%r is used; set model.rope_index=%s "
+            "(model_load.rope_index=%s for `vau-r1 eval run`) to keep the checkpoint's rule",
+            where, saved, cfg.rope_index, saved, saved,
+        )  # fmt: skip
+    elif saved is None and warn_unmarked and cfg.name_or_path != TINY_NAME:
+        logger.warning(
+            "%s records no position rule (a base model, or a checkpoint saved before vau_r1 wrote the key): using "
+            "the %r rule of model.rope_index (model_load.rope_index for `vau-r1 eval run`); if it was trained with "
+            "another rule, set that key to it (one of %s), and write \"%s\": \"<rule>\" into the checkpoint's "
+            "config.json to record it",
+            where, cfg.rope_index, "/".join(ROPE_INDEX_RULES), ROPE_INDEX_KEY,
+        )  # fmt: skip
+    set_rope_index(model, cfg.rope_index)
+
+
+def load_model_and_processor(cfg: ModelConfig, *, warn_unmarked: bool = False) -> tuple[Any, Any]:
     """Build the model and tokenizer that ``cfg`` describes.
 
     Args:
         cfg: the model config.
+        warn_unmarked: warn when a loaded checkpoint records no position rule (evaluation sets it; a training
+            run from a base model does not).
 
     Returns:
         ``(model, tokenizer)``: a ``*ForConditionalGeneration`` (a ``PeftModel`` with LoRA) in eval mode, as
@@ -220,10 +245,7 @@ def load_model_and_processor(cfg: ModelConfig) -> tuple[Any, Any]:
     model, tokenizer, family = _build_tiny(cfg) if cfg.name_or_path == TINY_NAME else _load_pretrained(cfg)
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-    if cfg.rope_index == "qwen":
-        from vau_r1.model.rope_index import install_qwen_rope_index
-
-        install_qwen_rope_index(model, absolute_time=family.absolute_time_rope)
+    _apply_rope_index(model, cfg, warn_unmarked)
     if cfg.freeze_vision:
         frozen = freeze_module(model, family.vision_module)
         logger.info("froze the vision tower %s (%d parameters)", family.vision_module, frozen)

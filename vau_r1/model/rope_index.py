@@ -13,20 +13,54 @@ these paths agree.
 
 :func:`qwen_rope_index` computes the original positions; :func:`install_qwen_rope_index` makes a loaded
 model use it everywhere (forward, ``generate``, explicit ``model.model.get_rope_index`` calls).
+
+The rule travels with the checkpoint. The override is an instance attribute, which ``save_pretrained`` does not
+write, so :func:`set_rope_index` also records the rule in the model's config (``config.json`` key
+:data:`ROPE_INDEX_KEY`, ``"qwen"`` or ``"transformers"``); the project's loaders read it back
+(:func:`saved_rope_index`) and a model loaded elsewhere with plain ``from_pretrained`` gets it with one call::
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+    restore_rope_index(model)  # from vau_r1.model.rope_index
+
+Without it such a model silently uses transformers 5.23's rule: on a 60 s clip the text after the video sits
+over 100 positions away from where training put it.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+from vau_r1.model.families import family_for_model_type
+
+if TYPE_CHECKING:  # torch is imported where it is used: ModelConfig validation must not import it
+    import torch
+
+__all__ = [
+    "ROPE_INDEX_KEY",
+    "ROPE_INDEX_RULES",
+    "install_qwen_rope_index",
+    "qwen_rope_index",
+    "restore_rope_index",
+    "saved_rope_index",
+    "set_rope_index",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The position rules: ``qwen``, Qwen's original (:func:`qwen_rope_index`); ``transformers``, transformers 5.23's.
+ROPE_INDEX_RULES: tuple[str, ...] = ("qwen", "transformers")
+#: The ``config.json`` key that records the rule a model was built (and trained) with.
+ROPE_INDEX_KEY = "vau_r1_rope_index"
 
 
 def _vision_positions(start: int, grid_thw: torch.Tensor, merge_size: int, interval: float) -> torch.Tensor:
     """``[3, t*h*w/merge**2]`` (temporal, height, width) positions of one image/video block."""
+    import torch
+
     t, h, w = int(grid_thw[0]), int(grid_thw[1]) // merge_size, int(grid_thw[2]) // merge_size
     temporal = (torch.arange(t) * interval).long()  # scale first, then truncate (as Qwen does)
     grid = torch.meshgrid(temporal, torch.arange(h), torch.arange(w), indexing="ij")
@@ -41,6 +75,8 @@ def _sample_positions(
     absolute_time: bool,
 ) -> torch.Tensor:
     """``[3, L]`` positions of one unpadded sequence whose token modalities are ``types``."""
+    import torch
+
     merge_size = config.vision_config.spatial_merge_size
     blocks, next_pos = [], 0
     for kind, group in itertools.groupby(types):
@@ -86,6 +122,8 @@ def qwen_rope_index(
     Returns:
         ``(position_ids [3, B, L], rope_deltas [B, 1])`` with ``rope_deltas = max position + 1 - length``.
     """
+    import torch
+
     position_ids = torch.zeros(3, *input_ids.shape, dtype=input_ids.dtype, device=input_ids.device)
     grids = {kind: iter(grid if grid is not None else []) for kind, grid in ((1, image_grid_thw), (2, video_grid_thw))}
     seconds = iter(second_per_grid_ts.tolist() if second_per_grid_ts is not None else itertools.repeat(1.0))
@@ -103,7 +141,73 @@ def install_qwen_rope_index(model: Any, absolute_time: bool) -> None:
     """Make ``model`` (a Qwen-VL ``*ForConditionalGeneration``) compute positions with :func:`qwen_rope_index`.
 
     Sets an instance attribute that shadows ``model.model.get_rope_index``; every transformers code path calls
-    it through ``self``. A model reloaded elsewhere with plain ``from_pretrained`` does not have it.
+    it through ``self``. A model reloaded elsewhere with plain ``from_pretrained`` does not have it: use
+    :func:`set_rope_index`, which also records the rule for ``save_pretrained``.
     """
     inner = model.model
     inner.get_rope_index = functools.partial(qwen_rope_index, inner.config, absolute_time)
+
+
+def _base(model: Any) -> Any:
+    """The transformers ``*ForConditionalGeneration`` inside a PEFT wrapper (``model`` itself otherwise)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def saved_rope_index(config: Any) -> str | None:
+    """The rule a model config records under :data:`ROPE_INDEX_KEY`, or ``None`` when it records none.
+
+    Raises:
+        ValueError: a value outside :data:`ROPE_INDEX_RULES` (names the key and the fix).
+    """
+    rule = getattr(config, ROPE_INDEX_KEY, None)
+    if rule is not None and rule not in ROPE_INDEX_RULES:
+        raise ValueError(
+            f"config.json has {ROPE_INDEX_KEY}={rule!r}; expected one of {list(ROPE_INDEX_RULES)}: set it to 'qwen' "
+            "(Qwen's original position rule, what vau_r1 trains with) or remove the key"
+        )
+    return rule
+
+
+def set_rope_index(model: Any, rule: str) -> None:
+    """Make ``model`` (a Qwen-VL model, PEFT-wrapped or not) use ``rule`` and record it in its config.
+
+    ``"qwen"`` installs :func:`qwen_rope_index` (temporal spacing from the model's family); ``"transformers"``
+    removes an installed override. ``model.config`` then holds ``vau_r1_rope_index = rule``, so every
+    ``save_pretrained`` writes it to ``config.json``.
+
+    Raises:
+        ValueError: an unknown rule, or a model type of no registered family.
+    """
+    if rule not in ROPE_INDEX_RULES:
+        raise ValueError(f"rope_index={rule!r}; expected one of {list(ROPE_INDEX_RULES)}")
+    base = _base(model)
+    if rule == "qwen":
+        install_qwen_rope_index(base, absolute_time=family_for_model_type(base.config.model_type).absolute_time_rope)
+    else:
+        vars(base.model).pop("get_rope_index", None)
+    setattr(base.config, ROPE_INDEX_KEY, rule)
+
+
+def restore_rope_index(model: Any, default: str = "qwen") -> str:
+    """Give a model loaded with plain ``from_pretrained`` the position rule its checkpoint was saved with.
+
+    Reads :data:`ROPE_INDEX_KEY` from ``model.config`` (:func:`saved_rope_index`) and applies it with
+    :func:`set_rope_index`; a config without the key (a base model, or a checkpoint saved before vau_r1 wrote
+    it) gets ``default`` and a warning. Call it once after loading (before or after wrapping in PEFT).
+
+    Returns:
+        The rule now in use.
+
+    Raises:
+        ValueError: the config records an unknown rule, or ``default`` is not a rule.
+    """
+    base = _base(model)
+    rule = saved_rope_index(base.config)
+    if rule is None:
+        logger.warning(
+            "%s has no %r in its config.json; using the %r position rule (pass default=... to choose)",
+            getattr(base.config, "_name_or_path", None) or type(base).__name__, ROPE_INDEX_KEY, default,
+        )  # fmt: skip
+        rule = default
+    set_rope_index(model, rule)
+    return rule

@@ -96,7 +96,7 @@ class GRPOTrainer:
             grpo.num_generations, grpo.max_completion_tokens, grpo.temperature, grpo.top_p, grpo.top_k
         )
         self.family = family_of(self.model)
-        self.logps = partial(frozen_logps, grpo=grpo, autocast=accelerator.autocast)
+        self.logps = partial(frozen_logps, grpo=grpo, autocast=self.engine.autocast)
         self.ref_model, self.ref_logps = self._reference(ref_model)
         self.last_experiences: list[Experience] = []
         self._placeholder: Experience | None = None
@@ -158,7 +158,7 @@ class GRPOTrainer:
         grpo, G = self.cfg.grpo, self.cfg.grpo.num_generations
         device = self.accelerator.device
         prompt = encode_examples(self.tokenizer, examples, self.family, grpo.max_prompt_tokens, device)  # [B, P]
-        with self.accelerator.autocast():  # completion_ids [B*G, L], 1 through the first EOS in completion_mask
+        with self.engine.autocast():  # completion_ids [B*G, L], 1 through the first EOS in completion_mask
             rollout = generate_rollout(
                 self.model, prompt, self.sampling, eos_token_ids=eos_token_ids(self.model, self.tokenizer),
                 pad_token_id=self.tokenizer.pad_token_id, generator=generator,
@@ -181,7 +181,7 @@ class GRPOTrainer:
         if exp is None:  # every rank must run the same forward/backward for the gradients to sync
             exp, weight = self._placeholder, 0.0
         grpo, roll = self.cfg.grpo, exp.rollout
-        with self.accelerator.autocast():  # [B*G, L], with gradients
+        with self.engine.autocast():  # [B*G, L], with gradients
             logp = self.engine.scorer(exp.prompt, roll.completion_ids, roll.completion_mask, grpo.temperature)
         loss, loss_stats = policy_loss(
             logp, exp.old_logp, exp.advantages.values, exp.loss_mask,
@@ -217,7 +217,7 @@ class GRPOTrainer:
 
         @torch.no_grad()
         def ref_logps(prompt: dict, rollout: Any) -> torch.Tensor:
-            with self.accelerator.autocast():
+            with self.engine.autocast():
                 return frozen(prompt, rollout.completion_ids, rollout.completion_mask, grpo.temperature)
 
         return frozen, ref_logps

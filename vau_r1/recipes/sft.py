@@ -127,7 +127,7 @@ class SFTTrainer:
         weight = 1.0
         if batch is None:  # every rank must run the same forward/backward for the gradients to sync
             batch, weight = self.placeholder(), 0.0
-        with self.accelerator.autocast():
+        with self.engine.autocast():
             logp = self.engine.scorer(batch.prompt, batch.target_ids, batch.loss_mask)  # [B, L]
         nll = -logp * batch.loss_mask
         self.accelerator.backward(nll.sum() * (weight / num_items))

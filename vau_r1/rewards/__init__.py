@@ -9,7 +9,9 @@ trainer through the registry::
     rewards = build_rewards([{"name": "format", "weight": 1.0}, {"name": "accuracy", "weight": 1.0}])
     per_func, total = score_completions(rewards, completions, {"task": tasks, "answer": answers})
 
-Registered names: ``format``, ``format_no_think``, ``accuracy``, ``temporal_iou``, ``tiou_v2``. A reward's
+Registered names: ``format``, ``format_no_think``, ``accuracy``, ``temporal_iou``, ``tiou_v2``. Their values: the
+format rewards 0 or 1 (never ``None``), ``accuracy`` 0, 1 or ``None``, the IoU rewards [0, 1] or ``None``; none
+raises, whatever the completions and columns hold (``tests/robustness/test_reward_fuzz.py``). A reward's
 keyword-only parameters are options a config binds (``{name: temporal_iou, options: {normal_iou: 0.4}}``);
 :func:`balanced_normal_iou` computes the ``normal_iou`` that gives blind "always Normal" no edge.
 """

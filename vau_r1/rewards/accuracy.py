@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vau_r1.data.schema import CLASS_LABELS, canonical_label, label_key
+from vau_r1.rewards.columns import column_text, per_sample
 from vau_r1.rewards.parsing import completion_text, extract_answer, parse_anomaly, parse_choice, parse_label
-from vau_r1.rewards.registry import per_sample, register
+from vau_r1.rewards.registry import register
 
 __all__ = ["accuracy_reward", "gold_answer", "infer_task"]
 
@@ -68,18 +69,25 @@ def _predict(text: str, task: str | None, options: Sequence[str] | None) -> str 
     return None if answer is None else label_key(answer)
 
 
+def _option_texts(options: object) -> list[str] | None:
+    """The options column of one sample as texts (an option without a text form is ``""``), or ``None``."""
+    if not isinstance(options, Sequence) or isinstance(options, (str, bytes)):
+        return None
+    return [column_text(option) or "" for option in options]
+
+
 def _accuracy_one(completion: object, answer: object, task: object, options: object) -> float | None:
     if answer is None:
         return None
-    answer = str(answer).strip()
-    name = None if task is None else str(task).strip().lower()
+    answer = (column_text(answer) or "").strip()  # a value without a text form is unreadable: 0.0
+    name = (column_text(task) or "").strip().lower() or None
     if name == "reasoning":
         return None
     if not answer:
         return 0.0
     if name not in ("qa", "cls", "tag"):
         name = infer_task(answer)
-    opts = options if isinstance(options, Sequence) and not isinstance(options, str) else None
+    opts = _option_texts(options)
     gold = gold_answer(answer, name, opts) if name else label_key(answer)
     if gold is None:
         return 0.0
@@ -87,7 +95,8 @@ def _accuracy_one(completion: object, answer: object, task: object, options: obj
 
 
 def _is_scalar_options(value: object) -> bool:
-    return value is None or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
+    """A list or tuple of option texts (one sample's, to broadcast) rather than a per-sample column."""
+    return all(isinstance(v, str) for v in value)  # type: ignore[attr-defined]
 
 
 @register("accuracy")
@@ -97,7 +106,8 @@ def accuracy_reward(
     """1.0 when the single ``<answer>`` block holds the gold ``answer`` column, else 0.0.
 
     Per sample: ``answer`` is ``None`` → ``None``; ``task == "reasoning"`` → ``None``; an empty or
-    unreadable gold answer → 0.0 (never a match). Without a ``task`` the task is inferred from
+    unreadable gold answer (no task's form, or no text form at all, such as a 5,000-digit integer) → 0.0
+    (never a match). Without a ``task`` the task is inferred from
     the gold answer (:func:`infer_task`); an answer fitting no task is compared as a normalised
     string. Case and ``_`` vs space are ignored. The optional ``options`` column (four option
     texts) lets a QA answer give the full text of an option instead of its letter.

@@ -17,9 +17,11 @@ on spans relative to the duration only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from vau_r1.data.schema import NORMAL_SPAN
+from vau_r1.rewards.columns import finite_number
 from vau_r1.rewards.temporal_iou import as_span, temporal_iou, tiou_v2
 
 __all__ = ["balanced_normal_iou", "best_constant_span", "constant_span_reward", "relative_span"]
@@ -35,19 +37,16 @@ METRICS: dict[str, Callable[[Span, Span], float]] = {
 
 def relative_span(span_s: object, duration_s: object) -> Span | None:
     """An anomaly span as fractions of its clip's duration; ``None`` for a normal span, an unreadable span,
-    or a duration that is not a positive number.
+    a duration that is not a finite positive number, or fractions past the float range.
 
     >>> relative_span([2.0, 6.0], 8.0), relative_span([-1, -1], 8.0), relative_span([2, 6], 0)
     ((0.25, 0.75), None, None)
     """
-    span = as_span(span_s)
-    try:
-        duration = float(duration_s)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    span, duration = as_span(span_s), finite_number(duration_s)
+    if span is None or span == NORMAL_SPAN or duration is None or duration <= 0.0:
         return None
-    if span is None or span == NORMAL_SPAN or not 0.0 < duration < float("inf"):
-        return None
-    return span[0] / duration, span[1] / duration
+    start, end = span[0] / duration, span[1] / duration
+    return (start, end) if math.isfinite(start) and math.isfinite(end) else None
 
 
 def _targets(spans_s: Sequence[object], durations_s: Sequence[object]) -> list[Span]:

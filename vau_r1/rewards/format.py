@@ -8,14 +8,16 @@ regex check: repeated ``<answer>`` blocks, answers hidden inside ``<think>``, em
 
 from __future__ import annotations
 
+from vau_r1.rewards.columns import column_text, per_sample
 from vau_r1.rewards.parsing import completion_text, is_well_formed
-from vau_r1.rewards.registry import per_sample, register
+from vau_r1.rewards.registry import register
 
 __all__ = ["format_reward", "no_think_format_reward"]
 
 
 def _task_name(task: object) -> str | None:
-    return None if task is None else str(task).strip().lower()
+    text = column_text(task)  # None for None and for a value without a text form
+    return None if text is None else text.strip().lower()
 
 
 @register("format")

@@ -1,7 +1,8 @@
 """Reward registry, config → reward list, and weighted scoring.
 
 A reward follows TRL's contract: ``fn(completions, **columns) -> list[float | None]``, one value
-per completion, ``None`` meaning "not applicable to this sample". Built-in rewards register a
+per completion, ``None`` meaning "not applicable to this sample", and never raises on its columns, however
+absurd (:mod:`vau_r1.rewards.columns` reads them). Built-in rewards register a
 short name with :func:`register`; configs name them (``{name: accuracy, weight: 1.0}``) or give a
 dotted import path to a user function (``my_pkg.rewards:length_penalty`` or
 ``my_pkg.rewards.length_penalty``).
@@ -17,11 +18,12 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
+
+from vau_r1.rewards.columns import per_sample  # re-exported: the rewards' column alignment
 
 __all__ = [
     "REWARDS",
@@ -36,8 +38,6 @@ __all__ = [
     "reward_options",
     "score_completions",
 ]
-
-logger = logging.getLogger(__name__)
 
 RewardFn = Callable[..., list]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -227,30 +227,6 @@ def build_rewards(specs: object) -> list[WeightedReward]:
             raise ValueError(f"Reward {name!r} is listed twice; list each reward once and adjust its weight")
         rewards.append(WeightedReward(name, bind_options(name, get_reward(name), options), weight, options))
     return rewards
-
-
-def per_sample(
-    value: object, n: int, column: str, scalar: Callable[[object], bool] | None = None
-) -> list[object]:
-    """Align a dataset column with ``n`` completions.
-
-    TRL passes one value per completion (a list); a scalar is repeated ``n`` times. ``scalar``
-    decides what counts as one value (default: anything but a list or tuple). A list of the wrong
-    length is logged as an error and read as ``n`` missing values (``None``): rewards never raise.
-
-    >>> per_sample("qa", 2, "task"), per_sample(["qa", "tag"], 2, "task")
-    (['qa', 'qa'], ['qa', 'tag'])
-    """
-    if hasattr(value, "tolist"):  # numpy arrays and tensors
-        value = value.tolist()
-    is_scalar = scalar(value) if scalar is not None else not isinstance(value, (list, tuple))
-    if is_scalar:
-        return [value] * n
-    values = list(value)  # type: ignore[call-overload]
-    if len(values) != n:
-        logger.error("Column %r has %d values for %d completions; treating it as missing", column, len(values), n)
-        return [None] * n
-    return values
 
 
 class RewardScores(NamedTuple):

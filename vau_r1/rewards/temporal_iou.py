@@ -18,8 +18,9 @@ import math
 from collections.abc import Sequence
 
 from vau_r1.data.schema import NORMAL_SPAN
+from vau_r1.rewards.columns import finite_number, per_sample
 from vau_r1.rewards.parsing import completion_text, parse_span
-from vau_r1.rewards.registry import per_sample, register
+from vau_r1.rewards.registry import register
 
 __all__ = [
     "NORMAL_IOU_PRESETS",
@@ -33,6 +34,9 @@ __all__ = [
 
 #: Named values of the ``normal_iou`` option: ``"paper"`` is VAU-R1's rule (docs/paper.md §5.3), 1.0.
 NORMAL_IOU_PRESETS: dict[str, float] = {"paper": 1.0}
+
+#: Past this many seconds a span's length, or the sum of two lengths, may overflow a float: scale first.
+_HUGE_S = 2.0**1021
 
 
 def normal_iou_value(value: object) -> float:
@@ -53,28 +57,28 @@ def normal_iou_value(value: object) -> float:
 
 
 def as_span(value: object) -> tuple[float, float] | None:
-    """A ground-truth span as ``(start_s, end_s)`` floats, or ``None`` if it is not two finite numbers.
+    """A ground-truth span as ``(start_s, end_s)`` floats, or ``None`` if it is not two finite numbers
+    (:func:`~vau_r1.rewards.columns.finite_number`: NaN, ±inf and integers past the float range are not).
 
-    >>> as_span([1, 2.5]), as_span(None), as_span([1, float("nan")])
-    ((1.0, 2.5), None, None)
+    >>> as_span([1, 2.5]), as_span(None), as_span([1, float("nan")]), as_span([0, 10**400])
+    ((1.0, 2.5), None, None, None)
     """
     if hasattr(value, "tolist"):  # numpy arrays
         value = value.tolist()
     if value is None or isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         return None
-    try:
-        start_s, end_s = float(value[0]), float(value[1])
-    except (TypeError, ValueError):
-        return None
-    return (start_s, end_s) if math.isfinite(start_s) and math.isfinite(end_s) else None
+    start_s, end_s = finite_number(value[0]), finite_number(value[1])
+    return None if start_s is None or end_s is None else (start_s, end_s)
 
 
 def temporal_iou(pred_s: tuple[float, float], gt_s: tuple[float, float], normal_iou: float = 1.0) -> float:
     """Intersection over union of two ``(start_s, end_s)`` spans, in [0, 1].
 
-    Rules: both :data:`NORMAL_SPAN` → ``normal_iou`` (1.0, the paper's rule); exactly one normal → 0.0; otherwise
-    ``intersection / union`` with ``length = max(0, end - start)`` (a reversed span has length 0).
-    When the union is 0 (two zero-length spans) the result is 1.0 only for identical spans, else 0.0.
+    Rules: both :data:`NORMAL_SPAN` → ``normal_iou`` (1.0, the paper's rule); exactly one normal → 0.0; identical
+    spans → 1.0 (zero-length ones included); a span with a NaN or infinite end → 0.0; otherwise
+    ``intersection / union`` with ``length = max(0, end - start)`` (a reversed span has length 0), and 0.0 when the
+    union is 0 (two different zero-length spans). Exact up to the float maximum (~1.8e308): spans whose ends
+    pass 2**1021 are scaled by 1/4 first (IoU is scale-free), so that no length or sum of lengths overflows.
 
     >>> temporal_iou((2.0, 6.0), (4.0, 8.0))
     0.3333333333333333
@@ -84,16 +88,22 @@ def temporal_iou(pred_s: tuple[float, float], gt_s: tuple[float, float], normal_
     0.4
     >>> temporal_iou((5.0, 5.0), (5.0, 5.0)), temporal_iou((5.0, 5.0), (6.0, 6.0))
     (1.0, 0.0)
+    >>> temporal_iou((0.0, 1e308), (0.0, 1e308)), temporal_iou((0.0, 1.5e308), (0.0, 1e308))
+    (1.0, 0.6666666666666666)
     """
     pred_normal, gt_normal = tuple(pred_s) == NORMAL_SPAN, tuple(gt_s) == NORMAL_SPAN
     if pred_normal or gt_normal:
         return normal_iou if pred_normal and gt_normal else 0.0
-    (pred_start, pred_end), (gt_start, gt_end) = pred_s, gt_s
+    if tuple(pred_s) == tuple(gt_s):
+        return 1.0
+    ends = (*pred_s, *gt_s)
+    if not all(math.isfinite(end) for end in ends):
+        return 0.0
+    scale = 0.25 if max(abs(end) for end in ends) >= _HUGE_S else 1.0  # exact: a power of two
+    pred_start, pred_end, gt_start, gt_end = (end * scale for end in ends)
     intersection = max(0.0, min(pred_end, gt_end) - max(pred_start, gt_start))
     union = max(0.0, pred_end - pred_start) + max(0.0, gt_end - gt_start) - intersection
-    if union <= 0.0:
-        return 1.0 if tuple(pred_s) == tuple(gt_s) else 0.0
-    return min(1.0, intersection / union)
+    return 0.0 if union <= 0.0 else min(1.0, intersection / union)
 
 
 def _iou_one(completion: object, span: object, normal_iou: float) -> float | None:
@@ -110,7 +120,8 @@ def temporal_iou_reward(
 ) -> list[float | None]:
     """IoU between the completion's ``<glue>[s, e]</glue>`` and the ``span`` column, in seconds.
 
-    Per sample: ``None`` when ``span`` is ``None`` (or not two finite numbers): no target;
+    Per sample: ``None`` when ``span`` is ``None`` or not two finite numbers (``nan``, a string, an integer past
+    the float range): no target;
     0.0 when the completion has no valid single glue span (:func:`~vau_r1.rewards.parsing.parse_span`);
     else :func:`temporal_iou` (normal ``[-1, -1]`` semantics included).
 
@@ -137,8 +148,8 @@ def temporal_iou_reward(
 
 
 def _is_scalar_span(value: object) -> bool:
-    """A single span ``[s, e]`` (to broadcast) rather than a per-sample column."""
-    return value is None or (isinstance(value, Sequence) and len(value) == 2 and as_span(value) is not None)
+    """A list or tuple that is a single span ``[s, e]`` (to broadcast) rather than a per-sample column."""
+    return as_span(value) is not None
 
 
 def tiou_v2(
@@ -163,12 +174,8 @@ def tiou_v2(
 
 
 def _tiou_v2_one(completion: object, span: object, duration_s: object, normal_iou: float) -> float | None:
-    gt_s = as_span(span)
-    try:
-        duration = float(duration_s)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    if gt_s is None or not math.isfinite(duration) or duration <= 0:
+    gt_s, duration = as_span(span), finite_number(duration_s)
+    if gt_s is None or duration is None or duration <= 0:
         return None
     pred_s = parse_span(completion_text(completion))
     return 0.0 if pred_s is None else tiou_v2(pred_s, gt_s, duration, normal_iou)
@@ -180,8 +187,8 @@ def tiou_v2_reward(
 ) -> list[float | None]:
     """Time-R1's distance-penalised IoU (:func:`tiou_v2`) of the completion's glue span, per sample.
 
-    ``None`` when ``span`` or a positive ``duration_s`` column is missing (the training columns carry the
-    decoded clip's ``duration_s``); 0.0 for an unparseable completion.
+    ``None`` when ``span`` (as in :func:`temporal_iou_reward`) or a finite positive ``duration_s`` is missing (the
+    training columns carry the decoded clip's ``duration_s``); 0.0 for an unparseable completion.
 
     Args:
         completions: the completions (strings or conversational messages).
