@@ -16,7 +16,7 @@ from vau_r1.data.schema import SOURCES, TASKS
 from vau_r1.data.video import VideoConfig
 from vau_r1.eval.generation import GenerationSettings
 from vau_r1.eval.probes import PROBES
-from vau_r1.sections import ConfigError, build_section
+from vau_r1.sections import ConfigError, build_section, check
 from vau_r1.tasks import get_preset
 
 __all__ = ["PAPER_EVAL_VIDEO", "EvalConfig", "resolve_video_config"]
@@ -28,11 +28,6 @@ PAPER_EVAL_VIDEO: dict[str, str] = {"qa": "paper_eval_qa", "reasoning": "paper_e
                                     "cls": "paper_eval_tag"}  # fmt: skip
 #: ``video_preset: checkpoint`` without a manifest (a base model) falls back to the training preset.
 TRAIN_VIDEO_PRESET = "paper_train"
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -73,16 +68,16 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         self._check_paths()
-        _check(self.task in TASKS, f"task={self.task!r}; expected one of {list(TASKS)}")
-        _check(self.source is None or self.source in SOURCES, f"source={self.source!r}; use null or {list(SOURCES)}")
-        _check(self.max_samples is None or self.max_samples >= 1, "max_samples must be null (all rows) or >= 1")
-        _check(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1 (videos per generate call)")
-        _check(self.num_workers >= 0, f"num_workers={self.num_workers} must be >= 0")
-        _check(self.parser in ("strict", "lenient"), f"parser={self.parser!r}; expected 'strict' or 'lenient'")
-        _check(self.torch_threads is None or self.torch_threads >= 1, "torch_threads must be null or >= 1")
+        check(self.task in TASKS, f"task={self.task!r}; expected one of {list(TASKS)}")
+        check(self.source is None or self.source in SOURCES, f"source={self.source!r}; use null or {list(SOURCES)}")
+        check(self.max_samples is None or self.max_samples >= 1, "max_samples must be null (all rows) or >= 1")
+        check(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1 (videos per generate call)")
+        check(self.num_workers >= 0, f"num_workers={self.num_workers} must be >= 0")
+        check(self.parser in ("strict", "lenient"), f"parser={self.parser!r}; expected 'strict' or 'lenient'")
+        check(self.torch_threads is None or self.torch_threads >= 1, "torch_threads must be null or >= 1")
         self._check_probe()
-        _check(self.bootstrap_resamples >= 0, f"bootstrap_resamples={self.bootstrap_resamples} must be >= 0 (0: none)")
-        _check(self.baseline_annotations is None or Path(self.baseline_annotations).is_file(),
+        check(self.bootstrap_resamples >= 0, f"bootstrap_resamples={self.bootstrap_resamples} must be >= 0 (0: none)")
+        check(self.baseline_annotations is None or Path(self.baseline_annotations).is_file(),
                f"baseline_annotations={self.baseline_annotations!r} is not a file; use null (the evaluated split) "
                "or a VAU-Bench annotation CSV (e.g. the training split)")  # fmt: skip
         try:
@@ -90,27 +85,27 @@ class EvalConfig:
         except ValueError as error:
             raise ConfigError(f"prompt_preset: {error}") from error
         if self.task == "reasoning":
-            _check(get_preset(self.task, self.prompt_preset).second_turn is not None,
+            check(get_preset(self.task, self.prompt_preset).second_turn is not None,
                    f"prompt_preset={self.prompt_preset!r} has one turn; reasoning needs a two-turn preset "
                    "(default, default_no_think, paper_eval_think, paper_eval_no_think)")  # fmt: skip
 
     def _check_paths(self) -> None:
         """Paths are set; the output folder and the video folder are not files."""
         for key in ("model", "annotations", "video_root", "output_dir"):
-            _check(getattr(self, key).strip() != "", f"{key} is empty; set it (see vau_r1/configs/eval/eval.yaml)")
-        _check(not Path(self.output_dir).is_file(),
+            check(getattr(self, key).strip() != "", f"{key} is empty; set it (see vau_r1/configs/eval/eval.yaml)")
+        check(not Path(self.output_dir).is_file(),
                f"output_dir={self.output_dir!r} is a file; set a folder for the predictions and report")  # fmt: skip
-        _check(not Path(self.video_root).is_file(),
+        check(not Path(self.video_root).is_file(),
                f"video_root={self.video_root!r} is a file; set the folder holding the videos")  # fmt: skip
 
     def _check_probe(self) -> None:
-        _check(self.probe is None or isinstance(self.probe, (str, list, tuple)),
+        check(self.probe is None or isinstance(self.probe, (str, list, tuple)),
                f"probe={self.probe!r}; valid values: null, {list(PROBES)} or a list of them")  # fmt: skip
         names = self.probes
         bad = [name for name in names if name not in PROBES]
-        _check(not bad, f"probe={self.probe!r}: unknown {bad}; valid values: null, {list(PROBES)} or a list of them")
-        _check(len(set(names)) == len(names), f"probe={self.probe!r} names a probe twice")
-        _check(not names or self.task != "reasoning",
+        check(not bad, f"probe={self.probe!r}: unknown {bad}; valid values: null, {list(PROBES)} or a list of them")
+        check(len(set(names)) == len(names), f"probe={self.probe!r} names a probe twice")
+        check(not names or self.task != "reasoning",
                f"probe={self.probe!r} with task=reasoning: probes score qa, tag and cls only")  # fmt: skip
 
     @property
