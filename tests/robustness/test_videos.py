@@ -99,7 +99,7 @@ def test_valid_kinds_decord_refuses_load_through_pyav(
     before = backend_counts()
     with caplog.at_level(logging.WARNING, logger="vau_r1.data.video"):
         clip = load_clip(path, TINY)
-    assert clip.backend == "pyav" and f"decord could not read {path}" in caplog.text
+    assert clip.backend == "pyav" and f"decord did not decode {path}" in caplog.text
     after = backend_counts()
     assert after.get("pyav", 0) == before.get("pyav", 0) + 1
     assert after.get("fallback", 0) == before.get("fallback", 0) + 1
@@ -192,20 +192,34 @@ def clip_4k(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "backend",
-    [
-        "pyav",
-        pytest.param("decord", marks=pytest.mark.xfail(strict=True, reason=(
-            "decord 0.6 decodes ahead of a slow consumer: VideoReader::NextFrameImpl pushes packets while no "
-            "frame is ready, and its decoder thread turns them all into RGB frames (~2.5 GB here)"))),
-    ],
-)  # fmt: skip
-def test_4k_minute_decodes_in_bounded_memory(clip_4k: Path, backend: str) -> None:
-    """Peak RSS of the loading process plus its decode worker stays under 1.5 GB (was 6.5 GB in one process)."""
+@pytest.mark.parametrize(("backend", "reader"), [("pyav", "pyav"), ("decord", "pyav")])
+def test_4k_minute_decodes_in_bounded_memory(clip_4k: Path, backend: str, reader: str) -> None:
+    """Peak RSS of the loading process plus its decode worker stays under 1.5 GB (was 6.5 GB in one process).
+
+    With ``backend=decord`` every frame of this 2 fps source is sampled, so decord (which decodes ahead of a
+    slow consumer, ~2.6 GB here) declines it and its PyAV fallback reads it.
+    """
     out = subprocess.run(
         [sys.executable, "-c", _MEASURE, str(clip_4k), backend], capture_output=True, text=True, check=True
     ).stdout
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["shape"] == [120, 3, 140, 280] and result["backend"] == backend
+    assert result["shape"] == [120, 3, 140, 280] and result["backend"] == reader
     assert result["RUSAGE_SELF"] + result["RUSAGE_CHILDREN"] < 1536, result
+
+
+def test_decord_declines_a_dense_read_of_large_frames_only_when_a_fallback_exists(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read-ahead rule on a small clip, with the limit lowered below its frames' size."""
+    from vau_r1.data import backends
+
+    path = write_video(tmp_path / "dense.mp4", "libx264", size=(160, 120), frames=12)
+    dense = VideoConfig(min_pixels=784, max_pixels=3136, total_pixels=None, fps=24.0, max_frames=12)
+    monkeypatch.setattr(backends, "READ_AHEAD_LIMIT_BYTES", 160 * 120 * 3)  # one frame
+    with caplog.at_level(logging.WARNING, logger="vau_r1.data.video"):
+        clip = load_clip(path, dense)
+    assert clip.backend == "pyav" and "declined: 12 of 12 frames of 160x120 sampled" in caplog.text
+    alone = load_clip(path, VideoConfig(**{**dense.to_dict(), "fallback_backends": []}))
+    assert alone.backend == "decord" and (alone.frames == clip.frames).all()
+    sparse = load_clip(path, VideoConfig(**{**dense.to_dict(), "fps": 2.0, "min_frames": 4}))
+    assert sparse.backend == "decord"

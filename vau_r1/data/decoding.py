@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from vau_r1.data.backends import BACKENDS, DecodedFrames, FrameSelector, FrameTransform
+from vau_r1.data.backends import BACKENDS, DecodedFrames, FrameSelector, FrameTransform, PreferNextBackend, backend_for
 from vau_r1.data.decode_worker import DecodeTimeout, run_backend
 
 __all__ = ["ON_ERROR_FIX", "Decoded", "VideoError", "backend_counts", "check_file", "check_stream", "decode"]
@@ -109,15 +109,19 @@ def _read_any(
 ) -> Decoded:
     """Try each backend of ``chain`` in turn, each in a worker process limited to ``timeout_s``.
 
-    A :class:`VideoError` (a sampling rule, e.g. too short) and a timeout stop at once; a backend error or a
-    crashed worker moves on to the next backend.
+    A :class:`VideoError` (a sampling rule, e.g. too short) and a timeout stop at once; a backend error, a
+    crashed worker or a backend that declines the file (:class:`PreferNextBackend`) moves on to the next one.
     """
     failures: list[tuple[str, str]] = []
-    for name in chain:
+    for position, name in enumerate(chain):
+        backend = backend_for(name, has_next=position + 1 < len(chain))
         try:
-            frames = run_backend(BACKENDS[name], path, select, transform, timeout_s)
+            frames = run_backend(backend, path, select, transform, timeout_s)
         except (VideoError, DecodeTimeout):
             raise
+        except PreferNextBackend as exc:
+            failures.append((name, f"declined: {exc}"))
+            continue
         except Exception as exc:  # decoder errors (decord.DECORDError, av.error.*) have no common base
             failures.append((name, _reason(exc)))
             continue
@@ -162,7 +166,7 @@ def decode(
             raise err
         logger.warning("retrying video (attempt %d of %d): %s", attempt_no + 2, max_retries + 1, err)
     for name, reason in outcome.failures:
-        logger.warning("%s could not read %s (%s); decoded it with %s instead", name, path, reason, outcome.backend)
+        logger.warning("%s did not decode %s (%s); decoded it with %s instead", name, path, reason, outcome.backend)
     _BACKEND_COUNTS[outcome.backend] += 1
     _BACKEND_COUNTS["fallback"] += bool(outcome.failures)
     return outcome

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Backend", "DecodedFrames", "FrameSelector", "FrameTransform", "upright"]
+__all__ = ["Backend", "DecodedFrames", "FrameSelector", "FrameTransform", "PreferNextBackend", "upright"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,6 +34,14 @@ class DecodedFrames:
     total_frames: int
     video_fps: float
     size: tuple[int, int]
+
+
+class PreferNextBackend(RuntimeError):
+    """A backend that could read the file declines it because the next backend of the chain reads it better.
+
+    The message says why (e.g. the memory the backend would need). Raised only when the caller said a next
+    backend exists; the decode moves on to it, logged and counted as a fallback.
+    """
 
 
 #: ``select(total_frames, video_fps) -> indices``; it may raise :class:`VideoError` (e.g. too few frames).
