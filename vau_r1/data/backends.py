@@ -87,9 +87,10 @@ BACKENDS: dict[str, Backend] = {"decord": _read_decord, "pyav": read_pyav}
 
 def backend_for(name: str, *, has_next: bool) -> Backend:
     """The reader registered as ``name``; decord declines dense 4K-class reads when ``has_next`` (a fallback)."""
-    if name == "decord" and has_next:
+    backend = BACKENDS[name]
+    if backend is _read_decord and has_next:
         return functools.partial(_read_decord, read_ahead_limit_bytes=READ_AHEAD_LIMIT_BYTES)
-    return BACKENDS[name]
+    return backend
 
 
 def register_backend(name: str, backend: Backend) -> None:
