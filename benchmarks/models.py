@@ -3,6 +3,13 @@
 ``bench_model("small")`` is a random Qwen2.5-VL with the real Qwen2.5 tokenizer (151,936 logits per
 token), a 4-layer 256-wide decoder and a 4-block 128-wide vision tower: small enough for one CPU thread,
 large enough that the vision pass, the prompt prefill and the decode loop keep realistic proportions.
+``bench_model("proportional")`` (the P1/P2 headline) keeps the per-token cost shares of Qwen2.5-VL-3B instead:
+there the ``lm_head`` (2,048 × 151,936) is about 10% of a token's multiply-adds (the 36 decoder layers about
+2.8 G) and the vision tower costs about 0.8× the language model per visual token. "small" has the real
+vocabulary on a 4-layer 256-wide decoder, so its ``lm_head`` is ~92% of a token's work and every measure there
+is a measure of the vocabulary projection; "proportional" pads the tiny BPE to 4,096 logits on a 6-layer
+256-wide decoder (``lm_head`` ≈ 12% of a token) with an 8-block vision tower (≈ 0.9× the decoder per visual
+token). Both are reported: the suite's ``full_vocab`` rows are "small".
 ``bench_model("smoke")`` is the test suite's tiny model (seconds; used to check exactness in CI).
 ``video_prompt(tokenizer, video_tokens, batch)`` builds ``batch`` left-padded video prompts of about
 ``video_tokens`` visual tokens each (a synthetic clip at 2 fps), as the trainer encodes them.
@@ -29,6 +36,11 @@ SIZES: dict[str, dict[str, Any]] = {
         "tokenizer": "qwen2.5", "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4,
         "num_attention_heads": 4, "num_key_value_heads": 2, "vision_hidden_size": 128,
         "vision_intermediate_size": 384, "vision_depth": 4, "vision_num_heads": 4, "initializer_range": 0.02,
+    },
+    "proportional": {
+        "tokenizer": "tiny_bpe", "vocab_size": 4096, "hidden_size": 256, "intermediate_size": 1376,
+        "num_hidden_layers": 6, "num_attention_heads": 8, "num_key_value_heads": 1, "vision_hidden_size": 128,
+        "vision_intermediate_size": 384, "vision_depth": 8, "vision_num_heads": 4, "initializer_range": 0.02,
     },
 }  # fmt: skip
 

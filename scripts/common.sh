@@ -52,12 +52,15 @@ model_cfg() {
 # A short label for output folders: the model folder or hub name.
 model_label() { basename "$1"; }
 
-# train_experiment NAME: train vau_r1/configs/experiment/NAME.yaml from MODEL into RUN=$OUT/NAME; resumes an
-# interrupted run (resume=auto) and returns at once when the run has finished.
+# train_experiment NAME [RUN_NAME [overrides...]]: train vau_r1/configs/experiment/NAME.yaml from MODEL into
+# RUN=$OUT/RUN_NAME (default NAME) with the overrides; resumes an interrupted run (resume=auto) and returns at
+# once when the run has finished.
 train_experiment() {
-  RUN="$OUT/$1"
-  scripts/train.sh "experiment=$1" "model.name_or_path=$MODEL" "data.annotations=$ANNOTATIONS/train.csv" \
-    "data.video_root=$VIDEOS" "output_dir=$RUN" resume=auto "${TRAIN_EXTRA[@]}"
+  local name="$1"
+  RUN="$OUT/${2:-$1}"
+  shift $(($# < 2 ? $# : 2))
+  scripts/train.sh "experiment=$name" "model.name_or_path=$MODEL" "data.annotations=$ANNOTATIONS/train.csv" \
+    "data.video_root=$VIDEOS" "output_dir=$RUN" resume=auto "$@" "${TRAIN_EXTRA[@]}"
 }
 
 # train_rft TASK: GRPO of MODEL on TASK with the paper's settings (<task>_grpo_<model> experiment).
@@ -90,6 +93,24 @@ evaluate() {
   scripts/evaluate.sh "model=$ref" "task=$task" "protocol=$protocol" "source=$ds" "dataset=${DATASET[$ds]}" \
     "annotations=$ANNOTATIONS/${TEST_CSV[$ds]}" "video_root=$VIDEOS" model_load.dtype=bfloat16 \
     "allow_mismatch=$allow" "output_dir=$OUT/eval/$label/${task}_${ds}_${protocol}" "$@" "${EVAL_EXTRA[@]}"
+}
+
+# eval_task MODEL_REF LABEL TASK "DATASET...": TASK under each protocol of PROTOCOLS on each listed test set
+# (msad, ucf, ecva), one eval run each into $OUT/eval/LABEL/<task>_<dataset>_<protocol>.
+eval_task() {
+  local ref="$1" label="$2" task="$3" ds protocol
+  for ds in $4; do
+    for protocol in $PROTOCOLS; do
+      evaluate "$ref" "$label" "$task" "$ds" "$protocol"
+    done
+  done
+}
+
+# eval_cls_rows MODEL_REF LABEL: Table C's columns, CLS w/o and w/ think on the three test sets, then the pooled
+# table (table_c_cls.sh and table_c_cotrain.sh).
+eval_cls_rows() {
+  eval_task "$1" "$2" cls "msad ucf ecva"
+  summarize "$OUT/eval/$2"/cls_*/ --pool "MSAD+UCF-Crime+ECVA"
 }
 
 # Overrides that switch the VAU-Eval judge on (none with JUDGE=none).

@@ -11,11 +11,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # eval_rows MODEL_REF LABEL: QA w/o and w/ think, then reasoning (+ judge), on MSAD and UCF-Crime.
 eval_rows() {
-  local ref="$1" label="$2" ds protocol
+  local ref="$1" label="$2" ds
   for ds in msad ucf; do
-    for protocol in $PROTOCOLS; do
-      evaluate "$ref" "$label" qa "$ds" "$protocol"
-    done
+    eval_task "$ref" "$label" qa "$ds"
     # Reasoning has one two-turn prompt per protocol family: one run (the last protocol's) fills the columns.
     evaluate "$ref" "$label" reasoning "$ds" "${PROTOCOLS##* }" $(judge_args)
   done

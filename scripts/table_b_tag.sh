@@ -10,13 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # eval_rows MODEL_REF LABEL: TAG w/o and w/ think on the three test sets.
 eval_rows() {
-  local ref="$1" label="$2" ds protocol
-  for ds in msad ecva ucf; do
-    for protocol in $PROTOCOLS; do
-      evaluate "$ref" "$label" tag "$ds" "$protocol"
-    done
-  done
-  summarize "$OUT/eval/$label"/tag_*/
+  eval_task "$1" "$2" tag "msad ecva ucf"
+  summarize "$OUT/eval/$2"/tag_*/
 }
 
 if want base; then eval_rows "$MODEL" "$(model_label "$MODEL")"; fi

@@ -39,8 +39,8 @@ def set_in_file(name: str) -> dict[str, object]:
     return leaves(tree)
 
 
-def test_there_are_seven_paper_runs_per_model() -> None:
-    assert len(BASES) == 7
+def test_there_are_nine_paper_runs_per_model() -> None:
+    assert len(BASES) == 9  # QA, TAG, CLS x GRPO, SFT; description SFT; co-training GRPO and SFT
     assert sorted(p.stem for p in EXPERIMENT_DIR.glob("*_qwen2_vl_2b.yaml")) == [
         b.replace("qwen2_5_vl_3b", "qwen2_vl_2b") for b in BASES
     ]

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
 
@@ -59,7 +60,10 @@ def train_step(model, batch) -> dict[str, torch.Tensor]:
     [
         ({"dtype": "fp16"}, r"model.dtype='fp16'; expected one of \['float32', 'bfloat16', 'float16', 'auto'\]"),
         ({"attn_implementation": "flash"}, "model.attn_implementation='flash'"),
-        ({"family": "qwen3_vl"}, r"Unknown model family 'qwen3_vl'; expected one of \['qwen2_5_vl', 'qwen2_vl'\]"),
+        (
+            {"family": "qwen4_vl"},
+            r"Unknown model family 'qwen4_vl'; expected one of \['qwen2_5_vl', 'qwen2_vl', 'qwen3_5', ",
+        ),
         ({"lora": {"rank": 8}}, r"Unknown model.lora keys \['rank'\]"),
         ({"rope_index": "hf"}, r"model.rope_index='hf'; expected one of \['qwen', 'transformers'\]"),
         ({"lora": {"exclude_vision": False}, "freeze_vision": True}, "would freeze them"),
@@ -80,7 +84,9 @@ def test_tiny_keys_are_checked():
 
 
 def test_unknown_model_type_lists_supported_families():
-    with pytest.raises(ValueError, match=r"Unsupported model type 'llava'.*\['qwen2_5_vl', 'qwen2_vl'\]"):
+    with pytest.raises(
+        ValueError, match=r"Unsupported model type 'llava'.*\['qwen2_5_vl', 'qwen2_vl', 'qwen3_5', 'qwen3_vl'\]"
+    ):
         family_for_model_type("llava")
 
 
@@ -94,7 +100,11 @@ def test_local_files_only_follows_hf_hub_offline(monkeypatch):
 
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_model_yaml_files_match_model_config(path):
-    config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path)))
+    values = OmegaConf.load(path)
+    if "defaults" in values:  # derived from another model file (tiny_random_qwen3_vl.yaml): compose it
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            values = compose(path.stem)
+    config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), values))
     assert isinstance(config, ModelConfig)
     lines = path.read_text().splitlines()
     for i, line in enumerate(lines):  # a comment right above every key, nested ones included
@@ -169,6 +179,15 @@ def test_tiny_model_with_real_qwen_tokenizer_uses_real_ids():
     with torch.no_grad():
         logits = model(**video_batch(tokenizer).model_kwargs()).logits
     assert logits.shape[-1] == 151936 and torch.isfinite(logits).all()
+
+
+def test_tiny_vocab_size_pads_the_logits_and_refuses_to_cut_the_tokenizer():
+    model, tokenizer = load_model_and_processor(ModelConfig("tiny-random", tiny={"vocab_size": 2048}))
+    assert len(tokenizer) < 2048 == model.config.text_config.vocab_size
+    with torch.no_grad():
+        assert model(**video_batch(tokenizer).model_kwargs()).logits.shape[-1] == 2048
+    with pytest.raises(ValueError, match=r"vocab_size=100 is below the tiny_bpe tokenizer's \d+ ids"):
+        load_model_and_processor(ModelConfig("tiny-random", tiny={"vocab_size": 100}))
 
 
 def test_frozen_vision_stays_frozen_through_a_training_step():

@@ -299,7 +299,10 @@ def test_paper_sft_experiments(name):
     task = name.split("_")[0]
     t = run.trainer
     assert run.algorithm == "sft" and run.run_name == name and run.data.prompt_preset == "paper_sft"
-    assert run.data.task == {"description": "reasoning"}.get(task, task)
+    if task == "cotrain":  # Table C's co-training control: the three tasks of one model (docs/paper.md §9)
+        assert run.data.task is None and run.data.task_list == ("qa", "tag", "cls")
+    else:
+        assert run.data.task == {"description": "reasoning"}.get(task, task)
     assert (t.learning_rate, t.num_epochs, t.per_device_batch_size, t.gradient_accumulation_steps) == (2e-5, 1, 1, 1)
     assert (t.log_every, t.save_every, t.max_grad_norm, t.lr_scheduler, t.warmup_steps) == (5, 200, 1.0, "linear", 0)
     assert run.model["dtype"] == "bfloat16" and run.model["freeze_vision"] is False

@@ -28,11 +28,14 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 #: Command words whose remaining arguments are Hydra overrides, passed through as they are to the module's
 #: ``main`` (argparse entries only list them in ``--help``).
-HYDRA_COMMANDS: dict[tuple[str, ...], str] = {("train",): "vau_r1.apps.train", ("eval", "run"): "vau_r1.apps.evaluate"}
+HYDRA_COMMANDS: dict[tuple[str, ...], str] = {
+    ("train",): "vau_r1.apps.train", ("eval", "run"): "vau_r1.apps.evaluate", ("plan",): "vau_r1.apps.plan",
+}  # fmt: skip
 #: Module of a Hydra command → (its config folder under vau_r1/configs, primary config, validator of the config).
 HYDRA_CONFIGS: dict[str, tuple[str, str, str]] = {
     "vau_r1.apps.train": ("", "train", "vau_r1.recipes.config:RunConfig"),
     "vau_r1.apps.evaluate": ("eval", "eval", "vau_r1.eval.settings:EvalConfig"),
+    "vau_r1.apps.plan": ("", "plan", "vau_r1.apps.plan:PlanConfig"),
 }
 _HELP_FLAGS = ("--help", "-h", "--hydra-help")
 
@@ -71,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vau-r1 {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.add_parser("train", help="train with GRPO or SFT (Hydra key=value overrides; --help lists the groups)")
+    subparsers.add_parser("plan", help="visual tokens, lengths and peak memory per device of a GRPO run, beforehand")
     for _, module in COMMANDS:
         importlib.import_module(module).register(subparsers)
     return parser

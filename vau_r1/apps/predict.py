@@ -25,7 +25,7 @@ from vau_r1.data.schema import CLASS_LABELS, NORMAL_LABEL, VideoSample
 from vau_r1.data.video import VideoClip, VideoConfig, load_clip
 from vau_r1.data.vision import video_inputs
 from vau_r1.eval.generation import GenerationSettings, generate_texts
-from vau_r1.model.families import family_of
+from vau_r1.model.families import family_of, video_processing_for
 from vau_r1.rewards import parsing
 from vau_r1.tasks import PROMPT_PRESETS, build_messages, build_reasoning_turns, get_preset
 
@@ -117,7 +117,8 @@ def predict_clip(
 ) -> VideoPrediction:
     """Run the tag, cls and reasoning prompts on a decoded clip (see the module docstring)."""
     presets = task_presets(prompt_preset)
-    sample, video, family = VideoSample(Path(clip.path).name, None, 0), video_inputs(clip), family_of(model)
+    sample, family = VideoSample(Path(clip.path).name, None, 0), family_of(model)
+    video = video_inputs(clip, **video_processing_for(model.config))  # the model's patches and normalisation
 
     def generate(messages_list: list, task: str) -> list[str]:
         flag = get_preset(task, presets[task]).add_vision_id

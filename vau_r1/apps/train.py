@@ -72,11 +72,15 @@ def model_config(cfg: RunConfig) -> Any:
     return build_section(ModelConfig, cfg.model, "model")
 
 
-def build_dataset(cfg: RunConfig, accelerator: Any) -> tuple[Any, Any]:
-    """The training dataset and its video config; writes the synthetic mini split first if configured."""
+def build_dataset(cfg: RunConfig, accelerator: Any, video_processing: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """The training dataset and its video config; writes the synthetic mini split first if configured.
+
+    ``video_processing``: the model's patching (:func:`vau_r1.model.families.video_processing_for`); ``None``:
+    Qwen2.5-VL's.
+    """
     from vau_r1.data.mini_bench import write_mini_bench
     from vau_r1.data.video import VideoConfig
-    from vau_r1.tasks.dataset import VideoPromptDataset, load_task_samples
+    from vau_r1.tasks.dataset import VideoPromptDataset, load_task_samples, restrict_task_sources, weight_task_pairs
 
     data = cfg.data
     if data.mini_bench is not None:
@@ -89,8 +93,11 @@ def build_dataset(cfg: RunConfig, accelerator: Any) -> tuple[Any, Any]:
         from vau_r1.recipes.sft import sft_targets
 
         pairs = sft_targets(cfg).filter(pairs)
+    pairs = restrict_task_sources(pairs, data.task_sources)
+    pairs = weight_task_pairs(pairs, data.task_weights)  # last: weights count the rows trained on
     samples, tasks = [s for s, _ in pairs], [t for _, t in pairs]
-    dataset = VideoPromptDataset(samples, data.video_root, tasks, video_config, data.prompt_preset, data.cache_videos)
+    dataset = VideoPromptDataset(samples, data.video_root, tasks, video_config, data.prompt_preset, data.cache_videos,
+                                 video_cache_dir=data.video_cache_dir, video_processing=video_processing)  # fmt: skip
     return dataset, video_config
 
 
@@ -130,6 +137,7 @@ def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
     from vau_r1.engine.distributed import build_accelerator, seed_everything
     from vau_r1.engine.loggers import build_logger
     from vau_r1.model.builder import load_model_and_processor
+    from vau_r1.model.families import video_processing_for
     from vau_r1.recipes.grpo import GRPOTrainer
     from vau_r1.rewards import build_rewards
 
@@ -143,10 +151,10 @@ def build_trainer(cfg: DictConfig, rewards: list | None = None) -> Any:
     if run_cfg.trainer.torch_threads is not None:
         torch.set_num_threads(run_cfg.trainer.torch_threads)
     seed_everything(run_cfg.seed)  # same on every rank: identical initial weights (LoRA init included)
-    dataset, video_config = build_dataset(run_cfg, accelerator)
+    model, tokenizer = load_model_and_processor(model_cfg)
+    dataset, video_config = build_dataset(run_cfg, accelerator, video_processing_for(model.config))
     if rewards is None:
         rewards = build_rewards(list(run_cfg.rewards)) if run_cfg.algorithm == "grpo" else []
-    model, tokenizer = load_model_and_processor(model_cfg)
     metric_logger = build_logger(
         run_cfg.logger, run_cfg.output_dir, run_cfg.run_name, container, accelerator.is_main_process
     )

@@ -9,6 +9,7 @@
 ``vau-r1 eval score`` scores a prediction file against a VAU-Bench annotation CSV::
 
     vau-r1 eval score --task qa --annotations test_msad.csv --source msad --predictions preds.jsonl
+    (QA: accuracy over all usable rows and over rows with a valid prediction, each with its n)
     vau-r1 eval score --task tag --annotations test_msad.csv --source msad \\
         --predictions results/tag/<model>/output_msad_no_think.csv --json
 
@@ -51,7 +52,9 @@ def register_score(commands: argparse._SubParsersAction) -> None:
         description=(
             "Metrics of one task for a prediction file. Predictions: this library's JSONL "
             "({video, text[, parsed, task]} per line) or an official VAU-R1 output CSV "
-            "(Video Name + QA answer / Temporal Grounding / CLS answer). Values are percentages."
+            "(Video Name + QA answer / Temporal Grounding / CLS answer). Values are percentages. QA reports "
+            "both denominators, each with its n: all usable rows (the paper's; accuracy, n) and rows with a valid "
+            "prediction (the upstream fix 3356ef3; accuracy_valid, n_valid)."
         ),
     )
     score.add_argument("--task", required=True, choices=("qa", "tag", "cls"), help="task to score")

@@ -1,4 +1,8 @@
-"""Torchvision-free preprocessing of a :class:`~vau_r1.data.video.VideoClip` into Qwen2/2.5-VL video inputs.
+"""Torchvision-free preprocessing of a :class:`~vau_r1.data.video.VideoClip` into Qwen-VL video inputs.
+
+Qwen3-VL and Qwen3.5 (``Qwen3VLVideoProcessor``) patch the same way with other settings: 16-pixel patches
+and (0.5, 0.5, 0.5) mean/std; ``vau_r1.model.families.video_processing_for(model.config)`` gives the arguments
+of :func:`video_inputs` for a loaded model (the training dataset, eval items, probes and ``predict`` use it).
 
 Reproduces transformers' ``Qwen2VLVideoProcessor`` (``models/qwen2_vl/video_processing_qwen2_vl.py``) for
 frames that :func:`~vau_r1.data.video.load_clip` has already resized: rescale by 1/255, normalise with the
@@ -36,12 +40,17 @@ class VideoInputs:
         video_grid_thw: int64 [1, 3], the (t, h, w) grid in patches.
         second_per_grid_ts: seconds per temporal patch, ``temporal_patch_size / sample_fps``.
         num_video_tokens: ``<|video_pad|>`` tokens the prompt needs, ``t * h * w // merge_size**2``.
+        timestamps_s: presentation time (s) of each sampled frame (``VideoClip.timestamps_s``), before the
+            temporal padding; Qwen3-VL / Qwen3.5 prompts write each temporal patch's mean time as text.
+        temporal_patch_size: frames per temporal patch the patches were built with.
     """
 
     pixel_values_videos: torch.Tensor
     video_grid_thw: torch.Tensor
     second_per_grid_ts: float
     num_video_tokens: int
+    timestamps_s: tuple[float, ...] = ()
+    temporal_patch_size: int = 2
 
 
 def patchify(
@@ -99,7 +108,7 @@ def video_inputs(
         image_std: per-channel std on the 0..1 scale.
 
     Returns:
-        :class:`VideoInputs`; ``second_per_grid_ts`` uses the clip's ``sample_fps``.
+        :class:`VideoInputs`; ``second_per_grid_ts`` uses the clip's ``sample_fps``, ``timestamps_s`` its frame times.
     """
     mean = torch.tensor(image_mean, dtype=torch.float32).view(1, -1, 1, 1)
     std = torch.tensor(image_std, dtype=torch.float32).view(1, -1, 1, 1)
@@ -110,6 +119,8 @@ def video_inputs(
         video_grid_thw=torch.tensor([grid], dtype=torch.long),
         second_per_grid_ts=temporal_patch_size / clip.sample_fps,
         num_video_tokens=math.prod(grid) // merge_size**2,
+        timestamps_s=tuple(float(t) for t in clip.timestamps_s),
+        temporal_patch_size=temporal_patch_size,
     )
 
 

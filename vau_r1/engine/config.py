@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vau_r1.data.config import DataConfig
 from vau_r1.engine.distributed import STRATEGIES
 from vau_r1.sections import check
 
@@ -123,4 +124,4 @@ class LoopSettings:
     seed: int
     resume: str | None = None
     shuffle: bool = True
-    num_workers: int = 0
+    num_workers: int = DataConfig.num_workers

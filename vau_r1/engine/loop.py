@@ -8,6 +8,8 @@ hands :meth:`TrainEngine.fit` its step function; the loop around the step is the
                 until the last step:
                     take gradient_accumulation_steps micro-batches of this rank's shard
                     step(micro-batches) → metrics   (the recipe: forward, engine.accumulate, engine.optimizer_step)
+                    + time/data_wait_s, the seconds spent waiting for those micro-batches (decoding not hidden
+                      by DataLoader workers)
                     log, update the progress bar, save every save_every steps (and after the last)
 
 Every recipe therefore writes the same checkpoint layout (:mod:`vau_r1.engine.checkpoint`) and resumes exactly:
@@ -20,6 +22,7 @@ not the whole run config.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -158,8 +161,10 @@ class TrainEngine:
         )
         while self.step_count < stop:
             with self.watchdog.step(self.step_count + 1):  # a silent rank: an error naming the step, no hang
+                wait_start_s = time.perf_counter()
                 micro = [next(batches) for _ in range(tc.gradient_accumulation_steps)]
-                self.last_metrics = step(micro)
+                data_wait_s = time.perf_counter() - wait_start_s  # the step is stalled on decoding this long
+                self.last_metrics = {**step(micro), "time/data_wait_s": data_wait_s}
                 self.step_count += 1
                 self.consumed_batches += len(micro)
                 self.log_step(self.last_metrics)

@@ -10,12 +10,15 @@ Conventions (``docs/paper.md`` §2.5, §8):
 * the denominator is the number of samples the task can score (``n``); a sample with no
   prediction is counted wrong and listed in ``missing`` unless ``only_predicted=True``,
   which drops it from the denominator (the official scripts' behaviour);
+* QA also reports both denominators of :mod:`vau_r1.eval.denominators` (``EvalResult.denominators``):
+  all usable rows (the paper's) and rows with a valid prediction (the upstream fix 3356ef3);
 * prediction names match sample names with or without the ``msad_``/``ucf_``/``ecva_`` prefix
   and the video extension (official InternVL outputs drop ``.mp4``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from vau_r1.data.schema import CLASS_LABELS, NORMAL_LABEL, SOURCES, VideoSample
+from vau_r1.eval.denominators import qa_denominators
 from vau_r1.rewards import parsing
 from vau_r1.rewards.temporal_iou import as_span, temporal_iou
 
@@ -59,6 +63,8 @@ class EvalResult:
         per_sample: video → metric → its score on that sample, on the 0–1 scale (a missing prediction
             scores 0), for every sample in the denominator; ``metrics[m] == 100 * mean(per_sample[.][m])``.
             For confidence intervals and paired comparisons; not part of :meth:`to_dict`.
+        denominators: QA only: ``{"all_rows": {...}, "valid_predictions": {...}}``, each block the accuracy,
+            ``correct``, ``n`` and a label (:mod:`vau_r1.eval.denominators`); ``{}`` for the other tasks.
     """
 
     task: str
@@ -68,15 +74,27 @@ class EvalResult:
     unmatched: int
     parser: str
     per_sample: dict[str, dict[str, float]] = field(default_factory=dict, compare=False, repr=False)
+    denominators: dict[str, dict[str, object]] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready: ``task``, ``parser``, ``n``, ``missing`` (a count), ``missing_videos``, the metrics."""
+        """JSON-ready: ``task``, ``parser``, ``n``, ``missing`` (a count), ``missing_videos``, the metrics.
+
+        QA adds ``accuracy_valid`` and ``n_valid`` (the valid-prediction denominator) and the labelled
+        ``denominators`` blocks.
+        """
         head = {"task": self.task, "parser": self.parser, "n": self.n, "missing": len(self.missing)}
-        return {**head, **self.metrics, "missing_videos": list(self.missing), "unmatched": self.unmatched}
+        out = {**head, **self.metrics, "missing_videos": list(self.missing), "unmatched": self.unmatched}
+        if self.denominators:
+            valid = self.denominators["valid_predictions"]
+            out.update(accuracy_valid=valid["accuracy"], n_valid=valid["n"], denominators=self.denominators)
+        return out
 
     def summary(self, digits: int = 2) -> str:
-        """One line per metric, rounded to ``digits`` decimals, then the counts."""
-        lines = [f"{name:<16} {'n/a' if v is None else f'{v:.{digits}f}%'}" for name, v in self.metrics.items()]
+        """One line per metric, rounded to ``digits`` decimals, then the counts (QA: both denominators)."""
+        fmt = lambda v: "n/a" if v is None else f"{v:.{digits}f}%"  # noqa: E731
+        lines = [f"{name:<16} {fmt(v)}" for name, v in self.metrics.items()]
+        lines += [f"{'accuracy':<16} {fmt(b['accuracy'])} over {key} (n={b['n']}): {b['label']}"
+                  for key, b in self.denominators.items()]  # fmt: skip
         lines.append(f"n={self.n}  missing={len(self.missing)}  unmatched predictions={self.unmatched}")
         return "\n".join(lines)
 
@@ -173,15 +191,21 @@ def qa_accuracy(
     """Multiple-choice accuracy (``accuracy``) over samples with a correct letter.
 
     ``predictions`` maps a video name to the raw model text (or the letter itself). Strict parsing
-    also maps the full text of one option to its letter (``sample.options``).
+    also maps the full text of one option to its letter (``sample.options``). The result's
+    ``denominators`` hold the accuracy over all usable rows and over rows with a valid prediction
+    (:mod:`vau_r1.eval.denominators`), whatever ``only_predicted`` says.
     """
     _check_parser(parser)
     rows = [s for s in samples if s.answer is not None]
+    choices: dict[str, str | None] = {}  # video → parsed letter, for every row with a prediction
 
     def score_one(sample: VideoSample, value: object) -> dict[str, float]:
-        return {"accuracy": float(_choice_of(sample, value, parser) == sample.answer.upper())}
+        choices[sample.video] = _choice_of(sample, value, parser)
+        return {"accuracy": float(choices[sample.video] == sample.answer.upper())}
 
-    return _score("qa", rows, predictions, score_one, ("accuracy",), parser, only_predicted)
+    result = _score("qa", rows, predictions, score_one, ("accuracy",), parser, only_predicted)
+    both = qa_denominators([s.answer.upper() for s in rows], [choices.get(s.video) for s in rows])
+    return dataclasses.replace(result, denominators=both)
 
 
 def _span_of(value: object, parser: str) -> tuple[float, float] | None:

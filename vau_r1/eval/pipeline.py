@@ -204,7 +204,7 @@ def evaluate(
     provenance = _provenance(cfg, ref, state, started, checkpoint_generation_config=generator.generation_config)
     report = EvalReport(cfg.task, cfg.dataset_label, ref.label, cfg.think, metrics, n, counts, missing, failures,
                         _settings(cfg, video_preset, video_config.to_dict()), provenance, parity, judge,
-                        **evidence)  # fmt: skip
+                        denominators={} if result is None else dict(result.denominators), **evidence)  # fmt: skip
     paths = write_report(report, cfg.output_dir)
     logger.info("report written to %s", paths["md"])
     return report

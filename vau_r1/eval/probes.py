@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,19 +113,23 @@ class Probe:
         """Whether a stored record was made by this probe (a resumed swap with other rows has other donors)."""
         return all(record.get(k) == v for k, v in self.record_fields(sample).items())
 
-    def load(self, sample: VideoSample, video_root: str | Path, config: VideoConfig) -> tuple[Path, Any, float, int]:
+    def load(self, sample: VideoSample, video_root: str | Path, config: VideoConfig,
+             video_processing: Mapping[str, Any] | None = None) -> tuple[Path, Any, float, int]:  # fmt: skip
         """``(path, video inputs, duration stated in the prompt, frames)`` of the probed video of ``sample``.
+
+        ``video_processing``: keyword arguments of :func:`~vau_r1.data.vision.video_inputs` for the model
+        (``None``: the Qwen2/2.5-VL processor's).
 
         Raises:
             FileNotFoundError, VideoError: the (own or donor) video cannot be found or decoded.
         """
-        own = resolve_video(video_root, sample)
+        own, processing = resolve_video(video_root, sample), dict(video_processing or {})
         if self.name == "swap":
             path = resolve_video(video_root, self.donors[sample.video])
             clip = load_clip(path, config)
             info = probe_video(own, config.decode_timeout_s, config.backend, tuple(config.fallback_backends))
             duration = info.duration_s  # the row's own length
-            return path, video_inputs(clip), duration, len(clip.timestamps_s)
+            return path, video_inputs(clip, **processing), duration, len(clip.timestamps_s)
         clip = load_clip(own, config)
         order = frame_permutation(clip.frames.shape[0], self.name, _clip_seed(self.seed, sample.video))
-        return own, video_inputs(permute_frames(clip, order)), clip.duration_s, len(clip.timestamps_s)
+        return own, video_inputs(permute_frames(clip, order), **processing), clip.duration_s, len(clip.timestamps_s)

@@ -28,6 +28,11 @@ A metric alone is not evidence that the model looks at the video. Read it agains
   (``mean_abs_centre_shift_s``) and, under ``reverse``, how well they match the time-mirrored truth
   (``mirrored_miou``; a model that sees time moves its span there).
 
+QA reports its accuracy under both denominators (``denominators`` in ``report.json``, a table in ``report.md``,
+``accuracy_all_rows``/``n_all_rows`` and ``accuracy_valid_predictions``/``n_valid_predictions`` in ``report.csv``):
+over all usable rows (the paper's: a missing or unparseable answer counts wrong) and over rows with a valid
+prediction (the upstream fix 3356ef3 of the official QA evaluation); :mod:`vau_r1.eval.denominators`.
+
 TAG with ``tag_normal_videos=true`` also scores ``decision_accuracy``: Normal vs Anomaly on every video,
 normal ones included; ``miou`` and ``r@k`` keep the paper's denominator (anomalous videos, ``n``).
 
@@ -51,6 +56,7 @@ from typing import Any
 
 from vau_r1.eval.analysis import ProbeResult
 from vau_r1.eval.baselines import Baseline
+from vau_r1.eval.denominators import denominator_csv, denominator_lines, pool_denominators
 from vau_r1.eval.report_sections import evidence_csv, evidence_lines
 
 __all__ = ["PAPER_COLUMNS", "EvalReport", "markdown_table", "pool_reports", "read_report", "write_report"]
@@ -86,6 +92,8 @@ class EvalReport:
         ci95: metric → ``[lo, hi]``, its 95% bootstrap interval over the clips (percent), ``None`` when unscored.
         probes: probe name → :class:`~vau_r1.eval.analysis.ProbeResult` (``metrics``, ``gap``, ...).
         baselines: name → :class:`~vau_r1.eval.baselines.Baseline`, the blind constant answers.
+        denominators: QA: the accuracy over ``all_rows`` and over ``valid_predictions``, each with ``correct``,
+            ``n`` and a label (:mod:`vau_r1.eval.denominators`); ``{}`` for the other tasks and older reports.
     """
 
     task: str
@@ -104,6 +112,7 @@ class EvalReport:
     ci95: dict[str, list[float] | None] = field(default_factory=dict)
     probes: dict[str, ProbeResult] = field(default_factory=dict)
     baselines: dict[str, Baseline] = field(default_factory=dict)
+    denominators: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (``read_report`` reads it back)."""
@@ -131,17 +140,25 @@ def _fmt(value: float | None) -> str:
 
 
 def markdown_table(reports: Sequence[EvalReport]) -> str:
-    """A paper-style Markdown table, one row per report (all of one task and think setting)."""
+    """A paper-style Markdown table, one row per report (all of one task and think setting).
+
+    QA reports with both denominators get two more columns: the accuracy over rows with a valid prediction
+    and its ``n`` (the paper's columns keep all usable rows).
+    """
     if not reports:
         raise ValueError("no reports to tabulate")
     if len({(r.task, r.think) for r in reports}) > 1:
         raise ValueError("reports of different tasks or think settings go in separate tables")
     columns = reports[0].columns()
-    lines = ["| Dataset | Model | " + " | ".join(title for _, title in columns) + " | n |",
-             "|---|---|" + "---|" * (len(columns) + 1)]  # fmt: skip
+    valid = any(r.denominators for r in reports)
+    extra = " Acc (valid predictions) | n valid |" if valid else ""
+    lines = ["| Dataset | Model | " + " | ".join(title for _, title in columns) + " | n |" + extra,
+             "|---|---|" + "---|" * (len(columns) + 1 + 2 * valid)]  # fmt: skip
     for report in reports:
         values = " | ".join(_fmt(report.metrics.get(key)) for key, _ in columns)
-        lines.append(f"| {report.dataset} | {report.model} | {values} | {report.n} |")
+        block = report.denominators.get("valid_predictions", {})
+        cells = f" {_fmt(block.get('accuracy'))} | {block.get('n', 'n/a')} |" if valid else ""
+        lines.append(f"| {report.dataset} | {report.model} | {values} | {report.n} |{cells}")
     return "\n".join(lines)
 
 
@@ -199,8 +216,9 @@ def _csv_text(report: EvalReport) -> str:
     paper = {key for key, _ in PAPER_COLUMNS[report.task]}
     others = [key for key in report.metrics if key not in paper]
     extra_header, extra_row = evidence_csv(report)
-    header += [*others, *extra_header]
-    row += [*(report.metrics[key] for key in others), *extra_row]
+    both_header, both_row = denominator_csv(report.denominators)
+    header += [*others, *both_header, *extra_header]
+    row += [*(report.metrics[key] for key in others), *both_row, *extra_row]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerows([header, row])
@@ -213,7 +231,8 @@ def write_report(report: EvalReport, output_dir: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     title = f"# VAU-R1 evaluation: {report.task} on {report.dataset}"
     paths = {"md": out / "report.md", "json": out / "report.json", "csv": out / "report.csv"}
-    table = [title, "", markdown_table([report]), *_other_metrics(report), *evidence_lines(report)]
+    table = [title, "", markdown_table([report]), *_other_metrics(report), *denominator_lines(report.denominators),
+             *evidence_lines(report)]  # fmt: skip
     paths["md"].write_text("\n".join([*table, *_details(report)]) + "\n")
     paths["json"].write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
     paths["csv"].write_text(_csv_text(report))
@@ -255,5 +274,5 @@ def pool_reports(reports: Sequence[EvalReport], dataset: str = "pooled") -> Eval
         task=first.task, dataset=dataset, model=first.model, think=first.think, metrics=metrics, n=n, counts=counts,
         missing=[v for r in reports for v in r.missing], failures=[f for r in reports for f in r.failures],
         settings=first.settings, provenance={"pooled_from": [r.dataset for r in reports]},
-        parity=first.parity,
+        parity=first.parity, denominators=pool_denominators([r.denominators for r in reports]),
     )  # fmt: skip

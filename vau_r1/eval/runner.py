@@ -23,7 +23,7 @@ or ``probe_seed``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,11 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from vau_r1.data.cache import load_clip_cached
 from vau_r1.data.jsonl import append_jsonl, dumps_line, read_jsonl
 from vau_r1.data.paths import resolve_video
 from vau_r1.data.schema import CLASS_LABELS, VideoSample
-from vau_r1.data.video import VideoConfig, VideoError, load_clip
+from vau_r1.data.video import VideoConfig, VideoError
 from vau_r1.data.vision import VideoInputs, video_inputs
 from vau_r1.eval.generation import Generation
 from vau_r1.eval.probes import Probe
@@ -91,12 +92,18 @@ class VideoItems(Dataset):
         video_root: folder of the videos (flat or one sub-folder per source).
         video_config: frame sampling and pixel budget.
         probe: the input probe applied to every video, or ``None`` for the clean videos.
+        video_cache_dir: decode cache on disk (:mod:`vau_r1.data.cache`) of the clean videos, shared with
+            training when the sampling matches; ``None`` decodes every time.
+        video_processing: keyword arguments of :func:`~vau_r1.data.vision.video_inputs` for the evaluated model
+            (:func:`vau_r1.model.families.video_processing_for`); ``None``: the Qwen2/2.5-VL processor's.
     """
 
     def __init__(self, samples: Sequence[VideoSample], video_root: str | Path, video_config: VideoConfig,
-                 probe: Probe | None = None) -> None:  # fmt: skip
+                 probe: Probe | None = None, video_cache_dir: str | Path | None = None,
+                 video_processing: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         self.samples, self.video_root, self.video_config = list(samples), Path(video_root), video_config
-        self.probe = probe
+        self.probe, self.video_cache_dir = probe, video_cache_dir
+        self.video_processing = dict(video_processing or {})
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -106,13 +113,15 @@ class VideoItems(Dataset):
         extra = {} if self.probe is None else self.probe.record_fields(sample)
         try:
             if self.probe is not None:
-                return EvalItem(sample, *self.probe.load(sample, self.video_root, self.video_config), extra)
+                loaded = self.probe.load(sample, self.video_root, self.video_config, self.video_processing)
+                return EvalItem(sample, *loaded, extra)
             path = resolve_video(self.video_root, sample)
-            clip = load_clip(path, self.video_config)
+            clip = load_clip_cached(path, self.video_config, self.video_cache_dir)
         except (FileNotFoundError, VideoError) as error:
             logger.warning("video %s (row %d) failed: %s", sample.video, sample.row, str(error).splitlines()[0])
             return FailedItem(sample, str(error), extra)
-        return EvalItem(sample, path, video_inputs(clip), clip.duration_s, len(clip.timestamps_s))
+        video = video_inputs(clip, **self.video_processing)
+        return EvalItem(sample, path, video, clip.duration_s, len(clip.timestamps_s))
 
 
 def _parse(task: str, text: str, sample: VideoSample) -> dict[str, Any]:

@@ -51,7 +51,8 @@ class EvalConfig:
     allow_mismatch: bool = False
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     batch_size: int = 1
-    num_workers: int = 0
+    num_workers: int = 1
+    video_cache_dir: str | None = None
     parser: str = "strict"
     only_predicted: bool = False
     overwrite: bool = False
@@ -73,6 +74,9 @@ class EvalConfig:
         check(self.max_samples is None or self.max_samples >= 1, "max_samples must be null (all rows) or >= 1")
         check(self.batch_size >= 1, f"batch_size={self.batch_size} must be >= 1 (videos per generate call)")
         check(self.num_workers >= 0, f"num_workers={self.num_workers} must be >= 0")
+        cache_dir = self.video_cache_dir
+        check(cache_dir is None or (cache_dir.strip() != "" and not Path(cache_dir).is_file()),
+              f"video_cache_dir={cache_dir!r}: set a folder for the decode cache, or null for none")  # fmt: skip
         check(self.parser in ("strict", "lenient"), f"parser={self.parser!r}; expected 'strict' or 'lenient'")
         check(self.torch_threads is None or self.torch_threads >= 1, "torch_threads must be null or >= 1")
         self._check_probe()

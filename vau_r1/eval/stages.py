@@ -22,6 +22,7 @@ from vau_r1.eval.loading import ModelRef, load_for_eval
 from vau_r1.eval.probes import Probe
 from vau_r1.eval.runner import PredictionStore, VideoItems, run_predictions
 from vau_r1.eval.settings import EvalConfig
+from vau_r1.model.families import video_processing_for
 from vau_r1.sections import ConfigError
 
 __all__ = ["Generator", "prepare_output", "probe_dir"]
@@ -109,7 +110,8 @@ class Generator:
         if not shard:
             return len(pending)
         model, tokenizer = self._loaded()
-        items = VideoItems(shard, cfg.video_root, self.video_config, probe)
+        items = VideoItems(shard, cfg.video_root, self.video_config, probe, video_cache_dir=cfg.video_cache_dir,
+                           video_processing=video_processing_for(model.config))  # fmt: skip
         done = (len(samples) - len(pending)) // state.num_processes
         run_predictions(items, self.make_predictor(cfg, model, tokenizer), store, cfg.task, batch_size=cfg.batch_size,
                         num_workers=cfg.num_workers, progress=cfg.progress and state.is_main_process,

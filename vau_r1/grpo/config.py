@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from vau_r1.grpo.advantages import SCALES
 from vau_r1.grpo.loss import LOSS_TYPES
+from vau_r1.policy.logprobs import DEFAULT_CHUNK_TOKENS
 from vau_r1.sections import check
 
 
@@ -36,7 +37,8 @@ class GRPOConfig:
     advantage_eps: float = 1e-4
     mask_truncated_completions: bool = False
     reuse_vision_features: bool = True
-    logprob_chunk_tokens: int | None = None
+    share_prompt: bool = True
+    logprob_chunk_tokens: int | None = DEFAULT_CHUNK_TOKENS
 
     def __post_init__(self) -> None:
         g = "grpo."

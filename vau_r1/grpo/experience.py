@@ -117,7 +117,7 @@ def frozen_logps(
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> torch.Tensor:
     """``[B*G, L]`` log-probs of the rollout under ``model`` without gradients, in eval mode."""
-    scorer = CompletionScorer(model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens)
+    scorer = CompletionScorer(model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens, grpo.share_prompt)
     was_training = model.training
     model.eval()
     try:

@@ -1,5 +1,6 @@
 """Model loading (:mod:`.builder`), model families (:mod:`.families`), the tiny test model (:mod:`.tiny`),
-offline tokenizers (:mod:`.tokenizer`) and video prompt encoding (:mod:`.processing`).
+offline tokenizers (:mod:`.tokenizer`), video prompt encoding (:mod:`.processing`) and KV-cache expansion
+(:mod:`.cache`).
 
 Names are imported lazily, so ``from vau_r1.model import ModelConfig`` does not import torch or transformers.
 """
@@ -23,6 +24,8 @@ _EXPORTS = {
     "encode_prompts": "vau_r1.model.processing",
     "mm_token_type_ids": "vau_r1.model.processing",
     "TinyConfig": "vau_r1.model.tiny",
+    "patch_timestamps_s": "vau_r1.model.timestamps",
+    "repeat_cache": "vau_r1.model.cache",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,7 +2,8 @@
 
 Real checkpoints (a local path or a hub id) load through ``from_pretrained`` with the class of their
 family, chosen from ``config.model_type`` (``qwen2_vl`` → ``Qwen2VLForConditionalGeneration``,
-``qwen2_5_vl`` → ``Qwen2_5_VLForConditionalGeneration``), never hard-coded. ``name_or_path:
+``qwen2_5_vl`` → ``Qwen2_5_VLForConditionalGeneration``, ``qwen3_vl`` → ``Qwen3VLForConditionalGeneration``,
+``qwen3_5`` → ``Qwen3_5ForConditionalGeneration``), never hard-coded. ``name_or_path:
 tiny-random`` builds the tiny seeded model of :mod:`vau_r1.model.tiny` in memory. Then, in this order:
 the mRoPE position rule is set (``rope_index``, Qwen's original by default, see :mod:`vau_r1.model.rope_index`)
 and recorded in the model's config, so that every ``save_pretrained`` writes it to ``config.json``
@@ -21,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from vau_r1.model.families import FAMILIES, ModelFamily, family_for_model_type, get_family
+from vau_r1.model.families import ATTENTION_MLP_TARGETS, FAMILIES, ModelFamily, family_for_model_type, get_family
 from vau_r1.model.rope_index import ROPE_INDEX_KEY, ROPE_INDEX_RULES, saved_rope_index, set_rope_index
 
 logger = logging.getLogger(__name__)
@@ -29,13 +30,15 @@ logger = logging.getLogger(__name__)
 TINY_NAME = "tiny-random"
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16", "auto")
 ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("sdpa", "eager", "flash_attention_2")
-#: LoRA targets by default: attention and MLP projections of the language model (paper §6.4).
-DEFAULT_LORA_TARGETS: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: LoRA targets of the Qwen2/2.5/3-VL families: attention and MLP projections of the language model (paper §6.4).
+DEFAULT_LORA_TARGETS: tuple[str, ...] = ATTENTION_MLP_TARGETS
+#: ``target_modules: null`` means the family's own targets (``ModelFamily.lora_targets``; Qwen3.5 adds its
+#: linear-attention projections to :data:`DEFAULT_LORA_TARGETS`).
 DEFAULT_LORA: dict[str, Any] = {
     "r": 16,
     "alpha": 16,
     "dropout": 0.05,
-    "target_modules": list(DEFAULT_LORA_TARGETS),
+    "target_modules": None,
     "exclude_vision": True,
 }
 
@@ -132,7 +135,7 @@ def _resolve_family(requested: str, model_type: str, name: str) -> ModelFamily:
 def _load_pretrained(cfg: ModelConfig) -> tuple[Any, Any, ModelFamily]:
     from transformers import AutoConfig, AutoTokenizer
 
-    from vau_r1.model.tokenizer import QWEN2_VL_CHAT_TEMPLATE
+    from vau_r1.model.tokenizer import chat_template_for
 
     hub = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code, "local_files_only": cfg.offline()}
     try:
@@ -152,8 +155,8 @@ def _load_pretrained(cfg: ModelConfig) -> tuple[Any, Any, ModelFamily]:
     )
     tokenizer = AutoTokenizer.from_pretrained(cfg.name_or_path, **hub)
     if not tokenizer.chat_template:
-        logger.warning("%s ships no chat template; using the Qwen2-VL one", cfg.name_or_path)
-        tokenizer.chat_template = QWEN2_VL_CHAT_TEMPLATE
+        logger.warning("%s ships no chat template; using its family's (%s)", cfg.name_or_path, family.name)
+        tokenizer.chat_template = chat_template_for(family.name)
     return model, tokenizer, family
 
 
@@ -184,8 +187,9 @@ def apply_lora(model: Any, settings: dict[str, Any], family: ModelFamily) -> Any
 
     Args:
         model: the base model.
-        settings: ``r``, ``alpha``, ``dropout``, ``target_modules``, ``exclude_vision``.
-        family: gives the vision tower's module path.
+        settings: ``r``, ``alpha``, ``dropout``, ``target_modules`` (``None``: the family's ``lora_targets``),
+            ``exclude_vision``.
+        family: gives the vision tower's module path and the default targets.
 
     Returns:
         The ``PeftModel``; only adapter parameters are trainable.
@@ -197,7 +201,7 @@ def apply_lora(model: Any, settings: dict[str, Any], family: ModelFamily) -> Any
         r=int(settings["r"]),
         lora_alpha=settings["alpha"],
         lora_dropout=float(settings["dropout"]),
-        target_modules=list(settings["target_modules"]),
+        target_modules=list(settings.get("target_modules") or family.lora_targets),
         exclude_modules=exclude,
         task_type="CAUSAL_LM",
     )

@@ -9,6 +9,12 @@ The video tensors come from :func:`vau_r1.data.vision.video_inputs` (any object 
 of :class:`VideoInputs`). Two silent failures are handled here (``docs/qwen_vl_notes.md``):
 ``mm_token_type_ids`` is always returned (without it the model quietly falls back to 1-D positions),
 and ``second_per_grid_ts`` is part of the kwargs of every family that takes it (Qwen2.5-VL).
+
+Families whose time encoding is ``timestamp_text`` (Qwen3-VL, Qwen3.5) get their processor's layout instead
+(``Qwen3VLProcessor.replace_video_token`` in transformers 5.23): the template's ``<|video_pad|>`` becomes, per
+temporal patch, ``<{t:.1f} seconds><|vision_start|>`` + ``h * w // merge_size**2`` pads + ``<|vision_end|>``,
+inside the template's own ``<|vision_start|>`` … ``<|vision_end|>``. ``t`` is the mean presentation time of the
+patch's first and last frame (:func:`vau_r1.model.timestamps.patch_timestamps_s`), from the clip's own frame times.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from vau_r1.model.families import get_family
-from vau_r1.model.tokenizer import IMAGE_PAD_TOKEN, VIDEO_PAD_TOKEN
+from vau_r1.model.timestamps import timestamp_text
+from vau_r1.model.tokenizer import IMAGE_PAD_TOKEN, VIDEO_PAD_TOKEN, VISION_START_TOKEN
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +44,9 @@ class VideoInputs(Protocol):
         pixel_values_videos: ``[N, C * temporal_patch * patch * patch]`` flattened patches, ``N = t * h * w``.
         video_grid_thw: ``[1, 3]`` (or ``[3]``) long, the patch grid ``(t, h, w)``.
         second_per_grid_ts: seconds covered by one temporal grid step (``temporal_patch / sample_fps``).
+
+    Qwen3-VL / Qwen3.5 prompts also read ``timestamps_s`` (each sampled frame's time) and
+    ``temporal_patch_size`` when present (:class:`vau_r1.data.vision.VideoInputs` has both).
     """
 
     pixel_values_videos: torch.Tensor
@@ -167,13 +177,17 @@ def _expand_video_pads(ids: list[int], counts: list[int], video_token_id: int, s
     return expanded + ids[last:]
 
 
-def _truncate_left(ids: list[int], max_tokens: int, video_token_id: int, sample: int) -> list[int]:
-    """Keep the last ``max_tokens`` tokens; refuse to cut any video token."""
+def _truncate_left(
+    ids: list[int], max_tokens: int, video_token_id: int, start_token_id: int, sample: int
+) -> list[int]:
+    """Keep the last ``max_tokens`` tokens; refuse to cut any video token or the vision start before it."""
     if len(ids) <= max_tokens:
         return ids
     cut = len(ids) - max_tokens
     first_video = ids.index(video_token_id) if video_token_id in ids else None
-    # The token before the first video pad is its <|vision_start|>; it must survive too.
+    if first_video is not None and start_token_id in ids[:first_video]:
+        # The <|vision_start|> that opens the first video (and, for Qwen3-VL, its first timestamp) must survive.
+        first_video = ids.index(start_token_id) + 1
     if first_video is not None and cut >= first_video:
         raise ValueError(
             f"sample {sample}: the prompt has {len(ids)} tokens ({ids.count(video_token_id)} of them video) and "
@@ -229,20 +243,24 @@ def encode_prompts(
         raise ValueError(f"{len(messages_list)} conversations but {len(videos)} video entries; pass one per sample")
     if padding_side not in ("left", "right"):
         raise ValueError(f"padding_side={padding_side!r}; expected 'left' or 'right'")
-    merge_size = get_family(family).spatial_merge_size
+    model_family = get_family(family)
+    merge_size = model_family.spatial_merge_size
     video_id = tokenizer.convert_tokens_to_ids(VIDEO_PAD_TOKEN)
+    start_id = tokenizer.convert_tokens_to_ids(VISION_START_TOKEN)
     rows: list[list[int]] = []
     flat_videos: list[VideoInputs] = []
     for sample, (messages, entry) in enumerate(zip(messages_list, videos, strict=True)):
         text = tokenizer.apply_chat_template(
             _clean_messages(messages, sample), tokenize=False, add_generation_prompt=add_generation_prompt
         )
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         sample_videos = _as_video_list(entry)
         counts = [_num_video_tokens(v, merge_size, sample) for v in sample_videos]
+        if model_family.timestamp_text:
+            text, counts = timestamp_text(text, sample_videos, merge_size, sample)
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         ids = _expand_video_pads(ids, counts, video_id, sample)
         if max_prompt_tokens is not None:
-            ids = _truncate_left(ids, max_prompt_tokens, video_id, sample)
+            ids = _truncate_left(ids, max_prompt_tokens, video_id, start_id, sample)
         rows.append(ids)
         flat_videos += sample_videos
     input_ids, attention_mask = _pad(rows, tokenizer.pad_token_id, padding_side)

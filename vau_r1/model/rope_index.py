@@ -11,6 +11,11 @@ from the last prompt position) agrees with a full forward pass, any forward over
 of 26 and its logits were off by 0.31. With the original rule the largest position is the last one, so all
 these paths agree.
 
+Qwen3-VL and Qwen3.5 write each temporal patch's time as text and give each patch its own vision block, so
+``get_rope_index`` first splits a video's grid ``(t, h, w)`` into ``t`` grids ``(1, h, w)``. A block one patch
+deep has its largest position at ``start + max(h, w) / merge - 1``, so transformers 5.23's restart and the
+original rule coincide for these families (``frame_grids=True`` below; the tests check the equality).
+
 :func:`qwen_rope_index` computes the original positions; :func:`install_qwen_rope_index` makes a loaded
 model use it everywhere (forward, ``generate``, explicit ``model.model.get_rope_index`` calls).
 
@@ -105,6 +110,8 @@ def qwen_rope_index(
     video_grid_thw: torch.Tensor | None = None,
     second_per_grid_ts: torch.Tensor | None = None,
     attention_mask: torch.Tensor | None = None,
+    *,
+    frame_grids: bool = False,
     **_: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """3-D positions with Qwen's original rule; same signature and outputs as transformers' ``get_rope_index``.
@@ -118,6 +125,8 @@ def qwen_rope_index(
         video_grid_thw: ``[num_videos, 3]``.
         second_per_grid_ts: ``[num_videos]`` seconds per temporal grid step (default 1).
         attention_mask: ``[B, L]``; padded positions get 0 and are skipped.
+        frame_grids: split each video grid ``(t, h, w)`` into ``t`` grids ``(1, h, w)``, one per timestamped
+            vision block (Qwen3-VL, Qwen3.5); ``second_per_grid_ts`` is then ignored.
 
     Returns:
         ``(position_ids [3, B, L], rope_deltas [B, 1])`` with ``rope_deltas = max position + 1 - length``.
@@ -125,6 +134,10 @@ def qwen_rope_index(
     import torch
 
     position_ids = torch.zeros(3, *input_ids.shape, dtype=input_ids.dtype, device=input_ids.device)
+    if frame_grids and video_grid_thw is not None:
+        video_grid_thw = video_grid_thw.repeat_interleave(video_grid_thw[:, 0], dim=0)
+        video_grid_thw[:, 0] = 1
+        absolute_time = False
     grids = {kind: iter(grid if grid is not None else []) for kind, grid in ((1, image_grid_thw), (2, video_grid_thw))}
     seconds = iter(second_per_grid_ts.tolist() if second_per_grid_ts is not None else itertools.repeat(1.0))
     deltas = []
@@ -137,7 +150,7 @@ def qwen_rope_index(
     return position_ids, torch.tensor(deltas, device=input_ids.device).unsqueeze(1)
 
 
-def install_qwen_rope_index(model: Any, absolute_time: bool) -> None:
+def install_qwen_rope_index(model: Any, absolute_time: bool, frame_grids: bool = False) -> None:
     """Make ``model`` (a Qwen-VL ``*ForConditionalGeneration``) compute positions with :func:`qwen_rope_index`.
 
     Sets an instance attribute that shadows ``model.model.get_rope_index``; every transformers code path calls
@@ -145,7 +158,7 @@ def install_qwen_rope_index(model: Any, absolute_time: bool) -> None:
     :func:`set_rope_index`, which also records the rule for ``save_pretrained``.
     """
     inner = model.model
-    inner.get_rope_index = functools.partial(qwen_rope_index, inner.config, absolute_time)
+    inner.get_rope_index = functools.partial(qwen_rope_index, inner.config, absolute_time, frame_grids=frame_grids)
 
 
 def _base(model: Any) -> Any:
@@ -182,7 +195,8 @@ def set_rope_index(model: Any, rule: str) -> None:
         raise ValueError(f"rope_index={rule!r}; expected one of {list(ROPE_INDEX_RULES)}")
     base = _base(model)
     if rule == "qwen":
-        install_qwen_rope_index(base, absolute_time=family_for_model_type(base.config.model_type).absolute_time_rope)
+        family = family_for_model_type(base.config.model_type)
+        install_qwen_rope_index(base, absolute_time=family.absolute_time_rope, frame_grids=family.timestamp_text)
     else:
         vars(base.model).pop("get_rope_index", None)
     setattr(base.config, ROPE_INDEX_KEY, rule)

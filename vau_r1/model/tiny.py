@@ -1,4 +1,11 @@
-"""A tiny random Qwen2.5-VL (or Qwen2-VL) built in memory, with an offline tokenizer, for CPU tests and demos.
+"""A tiny random Qwen-VL of any registered family, built in memory with an offline tokenizer, for CPU tests and demos.
+
+``TinyConfig.family`` picks Qwen2.5-VL (default), Qwen2-VL, Qwen3-VL (deepstack on the first vision block,
+interleaved mRoPE, timestamped frames) or Qwen3.5 (Gated DeltaNet linear-attention layers, then full attention).
+Every family's tiny vision tower uses 14-pixel patches (``vision_patch_size``), so that the ``tiny_cpu`` video
+preset (``image_factor=28``) feeds any of them: the data path patches by the loaded model's own vision config
+(:func:`vau_r1.model.families.video_processing_for`) with the family's normalisation; the real Qwen3 checkpoints
+use 16 (``ModelFamily.patch_size``).
 
 Two tokenizers are available (``TinyConfig.tokenizer``):
 
@@ -36,6 +43,7 @@ from vau_r1.model.tokenizer import (
     VISION_END_TOKEN,
     VISION_START_TOKEN,
     build_qwen2_tokenizer,
+    chat_template_for,
     qwen2_5_tokenizer,
 )
 
@@ -83,9 +91,12 @@ class TinyConfig:
     """Sizes of the tiny model (``ModelConfig.tiny`` when ``name_or_path == "tiny-random"``).
 
     Attributes:
-        family: ``"qwen2_5_vl"`` or ``"qwen2_vl"``.
+        family: ``"qwen2_5_vl"``, ``"qwen2_vl"``, ``"qwen3_vl"`` or ``"qwen3_5"``.
         tokenizer: ``"tiny_bpe"`` (about 1k tokens, fast) or ``"qwen2.5"`` (real ranks, 151,936 logits).
         bpe_vocab_size: target vocabulary of the tiny BPE before the 22 added tokens (upper bound).
+        vocab_size: rows of the embedding and the ``lm_head`` (logits per token); ``None`` for the tokenizer's
+            own size (151,936 for ``"qwen2.5"``). A larger value pads the vocabulary as the real checkpoints do
+            (their 151,936 rows exceed the tokenizer's 151,665 tokens); a smaller one than the tokenizer raises.
         bpe_corpus_files: UTF-8 text files whose lines are added to :data:`TINY_CORPUS` when the BPE is trained
             (for example the rendered prompts of a training set, so that its words become single tokens and
             its prompts short). The files must stay readable: the tokenizer is rebuilt from them.
@@ -99,6 +110,8 @@ class TinyConfig:
         vision_depth: vision blocks.
         vision_num_heads: vision attention heads.
         tokens_per_second: Qwen2.5-VL temporal mRoPE positions per second of video (2 in the real models).
+        vision_patch_size: spatial patch of the vision tower, in pixels (14; the real Qwen3 models use 16, which
+            needs ``video.image_factor=32``). The data path reads it from the model's config.
         initializer_range: std of the normal weight init. Larger than the usual 0.02 so that positions and
             ``mm_token_type_ids`` visibly move the logits of so small a model (tests need that sensitivity).
         seed: seed of the weight initialisation.
@@ -107,6 +120,7 @@ class TinyConfig:
     family: str = "qwen2_5_vl"
     tokenizer: str = "tiny_bpe"
     bpe_vocab_size: int = 1024
+    vocab_size: int | None = None
     bpe_corpus_files: tuple[str, ...] = ()
     hidden_size: int = 32
     intermediate_size: int = 64
@@ -118,6 +132,7 @@ class TinyConfig:
     vision_depth: int = 2
     vision_num_heads: int = 2
     tokens_per_second: int = 2
+    vision_patch_size: int = 14
     initializer_range: float = 0.1
     seed: int = 0
 
@@ -194,10 +209,70 @@ def _mrope_section(head_dim: int) -> list[int]:
     return [temporal, height, half - temporal - height]
 
 
+def _interleaved_mrope_section(rotary_dim: int) -> list[int]:
+    """Qwen3's interleaved (T, H, W) split of ``rotary_dim / 2`` frequencies: H and W a third each, T the rest."""
+    half = rotary_dim // 2
+    return [half - 2 * (half // 3), half // 3, half // 3]
+
+
+def _vision_config(tiny: TinyConfig) -> dict[str, Any]:
+    """The tiny vision tower's config dict for ``tiny.family`` (Qwen2-VL names its widths differently)."""
+    if tiny.family == "qwen2_vl":
+        return {"depth": tiny.vision_depth, "embed_dim": tiny.vision_hidden_size,
+                "mlp_ratio": tiny.vision_intermediate_size // tiny.vision_hidden_size,
+                "num_heads": tiny.vision_num_heads, "patch_size": tiny.vision_patch_size,
+                "hidden_size": tiny.hidden_size, "initializer_range": tiny.initializer_range}  # fmt: skip
+    vision = {
+        "depth": tiny.vision_depth,
+        "hidden_size": tiny.vision_hidden_size,
+        "intermediate_size": tiny.vision_intermediate_size,
+        "num_heads": tiny.vision_num_heads,
+        "out_hidden_size": tiny.hidden_size,
+        "patch_size": tiny.vision_patch_size,
+        "initializer_range": tiny.initializer_range,
+    }
+    if tiny.family == "qwen2_5_vl":
+        vision.update(fullatt_block_indexes=[tiny.vision_depth - 1], tokens_per_second=tiny.tokens_per_second)
+        return vision
+    vision["num_position_embeddings"] = 64  # Qwen3: an 8x8 grid of learned positions, interpolated to any frame size
+    if tiny.family == "qwen3_vl":
+        vision["deepstack_visual_indexes"] = [0]  # the first block's features join the first LLM layer
+    return vision
+
+
+def _qwen3_text(tiny: TinyConfig, text: dict[str, Any]) -> dict[str, Any]:
+    """The text config dict of a tiny Qwen3-VL or Qwen3.5: ``text`` (the shared keys) with Qwen3's rotary rule."""
+    head_dim = tiny.hidden_size // tiny.num_attention_heads
+    rotary = head_dim if tiny.family == "qwen3_vl" else head_dim // 2  # Qwen3.5 rotates part of each head
+    rope = {"rope_type": "default", "rope_theta": 5_000_000.0, "mrope_interleaved": True,
+            "mrope_section": _interleaved_mrope_section(rotary)}  # fmt: skip
+    text = {**text, "head_dim": head_dim, "rope_parameters": rope, "tie_word_embeddings": False}
+    if tiny.family == "qwen3_5":
+        rope["partial_rotary_factor"] = 0.5
+        # One Gated DeltaNet layer per full-attention layer, as in Qwen3.5's 3:1 pattern cut short.
+        text["layer_types"] = ["linear_attention" if i % 2 == 0 else "full_attention"
+                               for i in range(tiny.num_hidden_layers)]  # fmt: skip
+        text.update(
+            linear_conv_kernel_dim=4,
+            linear_key_head_dim=head_dim,
+            linear_value_head_dim=head_dim,
+            linear_num_key_heads=tiny.num_key_value_heads,
+            linear_num_value_heads=tiny.num_attention_heads,
+        )
+    return text
+
+
 def tiny_model_config(tiny: TinyConfig, tokenizer: Qwen2Tokenizer) -> PreTrainedConfig:
     """The transformers config of the tiny model; special-token ids come from ``tokenizer``."""
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in (EOS_TOKEN, PAD_TOKEN, VIDEO_PAD_TOKEN, IMAGE_PAD_TOKEN)}
     vocab_size = QWEN2_5_VOCAB_SIZE if tiny.tokenizer == "qwen2.5" else len(tokenizer)
+    if tiny.vocab_size is not None:
+        if tiny.vocab_size < vocab_size:
+            raise ValueError(
+                f"model.tiny.vocab_size={tiny.vocab_size} is below the {tiny.tokenizer} tokenizer's {vocab_size} "
+                f"ids; give at least {vocab_size} or null"
+            )
+        vocab_size = tiny.vocab_size
     text = {
         "vocab_size": vocab_size,
         "hidden_size": tiny.hidden_size,
@@ -216,30 +291,12 @@ def tiny_model_config(tiny: TinyConfig, tokenizer: Qwen2Tokenizer) -> PreTrained
         "pad_token_id": ids[PAD_TOKEN],
         "initializer_range": tiny.initializer_range,
     }
-    if tiny.family == "qwen2_vl":
-        vision = {
-            "depth": tiny.vision_depth,
-            "embed_dim": tiny.vision_hidden_size,
-            "mlp_ratio": tiny.vision_intermediate_size // tiny.vision_hidden_size,
-            "num_heads": tiny.vision_num_heads,
-            "hidden_size": tiny.hidden_size,
-            "initializer_range": tiny.initializer_range,
-        }
-    else:
-        vision = {
-            "depth": tiny.vision_depth,
-            "hidden_size": tiny.vision_hidden_size,
-            "intermediate_size": tiny.vision_intermediate_size,
-            "num_heads": tiny.vision_num_heads,
-            "out_hidden_size": tiny.hidden_size,
-            "fullatt_block_indexes": [tiny.vision_depth - 1],
-            "tokens_per_second": tiny.tokens_per_second,
-            "initializer_range": tiny.initializer_range,
-        }
+    if get_family(tiny.family).timestamp_text:  # Qwen3-VL, Qwen3.5
+        text = _qwen3_text(tiny, text)
     config_class = get_family(tiny.family).load_class().config_class
     return config_class(
         text_config=text,
-        vision_config=vision,
+        vision_config=_vision_config(tiny),
         image_token_id=ids[IMAGE_PAD_TOKEN],
         video_token_id=ids[VIDEO_PAD_TOKEN],
         vision_start_token_id=tokenizer.convert_tokens_to_ids(VISION_START_TOKEN),
@@ -262,6 +319,7 @@ def build_tiny_model(
         reloads it by name).
     """
     tokenizer = tiny_tokenizer(tiny)
+    tokenizer.chat_template = chat_template_for(tiny.family)
     config = tiny_model_config(tiny, tokenizer)
     model_class = get_family(tiny.family).load_class()
     with torch.random.fork_rng(devices=[]):

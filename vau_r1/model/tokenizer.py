@@ -185,3 +185,32 @@ def qwen2_5_tokenizer() -> Qwen2Tokenizer:
     """
     vocab, merges = _qwen2_5_vocab_and_merges()
     return build_qwen2_tokenizer(vocab, merges)
+
+
+#: The Qwen3-VL-*-Instruct chat template (``chat_template.json``) without its tool-calling branches: no default
+#: system turn (a leading system message renders as given), ``{"type": "video"}`` renders as
+#: ``<|vision_start|><|video_pad|><|vision_end|>``, assistant turns as their text. Used by the tiny Qwen3-VL /
+#: Qwen3.5 models and as the fallback of a Qwen3 checkpoint that ships no template (real ones do).
+QWEN3_VL_CHAT_TEMPLATE = (
+    "{%- if messages[0].role == 'system' %}{{- '<|im_start|>system\\n' }}{%- if messages[0].content is string %}"
+    "{{- messages[0].content }}{%- else %}{%- for content in messages[0].content %}{%- if 'text' in content %}"
+    "{{- content.text }}{%- endif %}{%- endfor %}{%- endif %}{{- '<|im_end|>\\n' }}{%- endif %}"
+    "{%- set image_count = namespace(value=0) %}{%- set video_count = namespace(value=0) %}"
+    "{%- for message in messages %}{%- if message.role == 'user' %}{{- '<|im_start|>user\\n' }}"
+    "{%- if message.content is string %}{{- message.content }}{%- else %}{%- for content in message.content %}"
+    "{%- if content.type == 'image' or 'image' in content or 'image_url' in content %}"
+    "{%- set image_count.value = image_count.value + 1 %}{%- if add_vision_id %}Picture {{ image_count.value }}: "
+    "{% endif -%}<|vision_start|><|image_pad|><|vision_end|>"
+    "{%- elif content.type == 'video' or 'video' in content %}{%- set video_count.value = video_count.value + 1 %}"
+    "{%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}<|vision_start|><|video_pad|><|vision_end|>"
+    "{%- elif 'text' in content %}{{- content.text }}{%- endif %}{%- endfor %}{%- endif %}{{- '<|im_end|>\\n' }}"
+    "{%- elif message.role == 'assistant' %}{{- '<|im_start|>assistant\\n' }}{%- if message.content is string %}"
+    "{{- message.content }}{%- else %}{%- for content_item in message.content %}{%- if 'text' in content_item %}"
+    "{{- content_item.text }}{%- endif %}{%- endfor %}{%- endif %}{{- '<|im_end|>\\n' }}{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+
+def chat_template_for(family: str) -> str:
+    """The chat template of a family's Instruct checkpoints (Qwen2-VL's up to Qwen2.5-VL, Qwen3-VL's after)."""
+    return QWEN3_VL_CHAT_TEMPLATE if family in ("qwen3_vl", "qwen3_5") else QWEN2_VL_CHAT_TEMPLATE

@@ -90,10 +90,11 @@ class GRPOTrainer:
             cfg.trainer, cfg.loop_settings(), tokenizer, dataset, accelerator, metric_logger, manifest, config_yaml,
             progress_desc="grpo", progress_metrics=(("reward", "reward/total/mean"),),
         )  # fmt: skip
-        self.engine.prepare(CompletionScorer(model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens),
-                            updates_per_step=grpo.num_iterations)  # fmt: skip
+        scorer = CompletionScorer(model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens, grpo.share_prompt)
+        self.engine.prepare(scorer, updates_per_step=grpo.num_iterations)
         self.sampling = SamplingParams(
-            grpo.num_generations, grpo.max_completion_tokens, grpo.temperature, grpo.top_p, grpo.top_k
+            grpo.num_generations, grpo.max_completion_tokens, grpo.temperature, grpo.top_p, grpo.top_k,
+            grpo.share_prompt,
         )
         self.family = family_of(self.model)
         self.logps = partial(frozen_logps, grpo=grpo, autocast=self.engine.autocast)
@@ -118,7 +119,7 @@ class GRPOTrainer:
         start_s, grpo = time.perf_counter(), self.cfg.grpo
         # encode, rollout, rewards, advantages, old/ref log-probs: one Experience per micro-batch
         experiences = [self.make_experience(batch, i) for i, batch in enumerate(micro_batches)]
-        stats = StepStats(stat_keys(self.rewards))
+        stats = StepStats(stat_keys(self.rewards, self.cfg.data.task_list))  # per-task keys: every rank
         local_tokens = sum(float(e.loss_mask.sum()) for e in experiences if e is not None)
         num_items = global_loss_tokens(self.accelerator, local_tokens) if grpo.loss_type == "dapo" else None
         for _ in range(grpo.num_iterations):  # μ policy updates per rollout
@@ -212,7 +213,7 @@ class GRPOTrainer:
         if ref_model is None or not self.engine.sharding.partitioned:
             return ref_model, reference_logps(self.logps, grpo.beta, self.model, ref_model)
         frozen = self.engine.sharding.prepare_frozen(
-            CompletionScorer(ref_model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens)
+            CompletionScorer(ref_model, grpo.reuse_vision_features, grpo.logprob_chunk_tokens, grpo.share_prompt)
         )
 
         @torch.no_grad()

@@ -1,25 +1,45 @@
-"""What the trainer reports about each step: metric keys, per-experience statistics, completion tables."""
+"""What the trainer reports about each step: metric keys, per-experience statistics, completion tables.
+
+Per task (co-training, ``data.tasks``): ``reward/<name>/<task>/mean|std`` (a reward that does not apply to the
+task never appears), ``reward/total/<task>/mean|std`` and ``data/prompts/<task>`` (the step's prompts of the
+task, summed over ranks). Their keys come from the configured task list, never from the batch, so every rank
+reduces the same vector even when its batch lacks a task; a task absent from a step's batches leaves its
+means out of that step (its count is 0).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from vau_r1.data.schema import TASKS
 from vau_r1.engine.stats import StepStats
 from vau_r1.grpo.experience import Experience
 from vau_r1.tasks.dataset import ExampleBatch
 
-#: Metrics reported as global sums over ranks and micro-batches (the others are means).
-SUM_KEYS: tuple[str, ...] = ("data/skipped", "data/prompts")
+#: Metrics reported as global sums over ranks and micro-batches (the others are means); ``data/prompts/<task>``
+#: for every task (only the trained tasks' keys are registered, by :func:`stat_keys`).
+SUM_KEYS: tuple[str, ...] = ("data/skipped", "data/prompts", *(f"data/prompts/{task}" for task in TASKS))
+
+
+def task_reward_keys(rewards: Sequence[Any], tasks: Sequence[str]) -> list[str]:
+    """``reward/<name>/<task>`` and ``reward/total/<task>`` for every reward and task, task-major."""
+    return [key for task in tasks for key in (*(f"reward/{r.name}/{task}" for r in rewards), f"reward/total/{task}")]
 
 
 def std_keys(rewards: Sequence[Any]) -> list[str]:
-    """Metrics reported as ``<key>/mean`` and ``<key>/std``."""
-    return [f"reward/{r.name}" for r in rewards] + ["reward/total", "advantage", "completion/length"]
+    """Metrics reported as ``<key>/mean`` and ``<key>/std`` (the per-task rewards of every task included)."""
+    return [f"reward/{r.name}" for r in rewards] + ["reward/total", "advantage", "completion/length",
+                                                    *task_reward_keys(rewards, TASKS)]  # fmt: skip
 
 
-def stat_keys(rewards: Sequence[Any]) -> list[str]:
-    """Every metric key a step can produce, in a fixed order (identical on all ranks)."""
+def stat_keys(rewards: Sequence[Any], tasks: Sequence[str] = ()) -> list[str]:
+    """Every metric key a step can produce, in a fixed order (identical on all ranks).
+
+    Args:
+        rewards: the weighted rewards.
+        tasks: the configured tasks (``data.task_list``), whose per-task keys are registered; not the batch's.
+    """
     return [
         *(f"reward/{r.name}" for r in rewards),
         "reward/total",
@@ -36,6 +56,8 @@ def stat_keys(rewards: Sequence[Any]) -> list[str]:
         "data/prompts",
         "data/skipped",
         "time/step_s",
+        *task_reward_keys(rewards, tasks),
+        *(f"data/prompts/{task}" for task in tasks),
     ]
 
 
@@ -53,6 +75,19 @@ def experience_stats(stats: StepStats, batch: ExampleBatch, exp: Experience | No
     stats.add("groups/frac_zero_std", [float(exp.advantages.frac_zero_std)] * groups)  # weight by group count
     stats.add("completion/length", exp.rollout.lengths.float())
     stats.add("completion/truncated", exp.rollout.is_truncated.float())
+    task_stats(stats, exp, rewards)
+
+
+def task_stats(stats: StepStats, exp: Experience, rewards: Sequence[Any]) -> None:
+    """Each task's prompt count and rewards (NaN: not applicable, ignored) of one micro-batch's experience."""
+    G = exp.rollout.num_generations
+    tasks = [example.columns["task"] for example in exp.examples]  # one per prompt
+    for task in dict.fromkeys(tasks):
+        rows = [i for i in range(len(tasks) * G) if tasks[i // G] == task]  # prompt-major completions
+        stats.add(f"data/prompts/{task}", float(tasks.count(task)))
+        for k, reward in enumerate(rewards):
+            stats.add(f"reward/{reward.name}/{task}", exp.rewards[rows, k])
+        stats.add(f"reward/total/{task}", exp.total[rows])
 
 
 def completion_rows(exp: Experience, rewards: Sequence[Any], step: int) -> tuple[list[str], list[list[Any]]]:

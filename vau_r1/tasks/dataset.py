@@ -14,7 +14,7 @@ the :class:`~vau_r1.data.video.VideoError` propagates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 from vau_r1.data.annotations import load_annotations
+from vau_r1.data.cache import load_clip_cached
 from vau_r1.data.paths import resolve_video
 from vau_r1.data.schema import VideoSample
 from vau_r1.data.video import VideoConfig, VideoError, load_clip
@@ -89,6 +90,11 @@ class VideoPromptDataset(Dataset):
         cache_videos: keep each decoded video's model inputs in memory and reuse them (every epoch, every task
             of the same row): no decoding after the first pass, at the cost of memory (about 0.6 MB per 16-frame
             56×56 clip; far more for real videos). Each DataLoader worker holds its own cache.
+        video_cache_dir: decode cache on disk (:mod:`vau_r1.data.cache`) shared by every rank, worker and later
+            run: clips are read from it, or decoded once and written into it; ``None`` decodes every time.
+        video_processing: keyword arguments of :func:`~vau_r1.data.vision.video_inputs` for the trained model
+            (:func:`vau_r1.model.families.video_processing_for`: Qwen3-VL's 16-pixel patches and 0.5 mean/std);
+            ``None``: the Qwen2/2.5-VL processor's.
 
     Raises:
         ValueError: a per-sample task list whose length differs from ``samples``.
@@ -102,6 +108,8 @@ class VideoPromptDataset(Dataset):
         video_config: VideoConfig,
         prompt_preset: str = "default",
         cache_videos: bool = False,
+        video_cache_dir: str | Path | None = None,
+        video_processing: Mapping[str, Any] | None = None,
     ) -> None:
         self.samples = list(samples)
         self.tasks = [task] * len(self.samples) if isinstance(task, str) else list(task)
@@ -111,6 +119,8 @@ class VideoPromptDataset(Dataset):
         self.video_config = video_config
         self.prompt_preset = prompt_preset
         self.cache_videos = cache_videos
+        self.video_cache_dir = video_cache_dir
+        self.video_processing = dict(video_processing or {})
         self._cache: dict[str, tuple[Path, VideoInputs, float]] = {}
 
     def __len__(self) -> int:
@@ -139,8 +149,11 @@ class VideoPromptDataset(Dataset):
         if sample.video in self._cache:
             return self._cache[sample.video]
         path = self._video_path(sample)
-        clip = load_clip(path, self.video_config)
-        loaded = (path, video_inputs(clip), clip.duration_s)
+        if self.video_cache_dir is None:
+            clip = load_clip(path, self.video_config)
+        else:
+            clip = load_clip_cached(path, self.video_config, self.video_cache_dir)
+        loaded = (path, video_inputs(clip, **self.video_processing), clip.duration_s)
         if self.cache_videos:
             self._cache[sample.video] = loaded
         return loaded
@@ -238,6 +251,53 @@ def load_task_samples(
             log = logger.warning if used == 0 else logger.info
             log("%s: %d of %d rows used for %s training", annotations, used, len(table), task)
     return pairs
+
+
+def restrict_task_sources(
+    pairs: Sequence[tuple[VideoSample, str]], task_sources: Mapping[str, Sequence[str]] | None
+) -> list[tuple[VideoSample, str]]:
+    """The pairs whose row comes from one of its task's sources (``data.task_sources``; a task left out: all).
+
+    Raises:
+        ValueError: a task keeps no row (the message names ``data.task_sources``).
+    """
+    if task_sources is None:
+        return list(pairs)
+    kept = [(s, t) for s, t in pairs if t not in task_sources or s.source in set(task_sources[t])]
+    for task in dict.fromkeys(t for _, t in pairs):
+        if not any(t == task for _, t in kept):
+            raise ValueError(f"data.task_sources.{task}={list(task_sources[task])}: none of the usable {task} rows "
+                             "comes from these sources; add sources or remove the entry")  # fmt: skip
+    return kept
+
+
+def weight_task_pairs(
+    pairs: Sequence[tuple[VideoSample, str]], task_weights: Mapping[str, float] | None
+) -> list[tuple[VideoSample, str]]:
+    """``(row, task)`` pairs drawn per epoch by ``data.task_weights``: each task's pairs ``weight`` times.
+
+    A weight's whole part repeats every pair of the task, its fraction adds an evenly spaced share of them
+    (at least one pair), so ``{qa: 1, tag: 2, cls: 0.5}`` over 8 rows gives 8 QA, 16 TAG and 4 CLS prompts per
+    epoch. The expansion is deterministic: the data order (the sampler's seeded shuffle over the expanded list)
+    and exact resume work as without weights. Order: one full pass over the pairs, then each further copy.
+
+    Args:
+        pairs: the usable pairs (:func:`load_task_samples`).
+        task_weights: task → weight > 0 (a task left out keeps 1.0); ``None`` returns ``pairs`` as they are.
+    """
+    if task_weights is None:
+        return list(pairs)
+    keyed = []  # (copy, position in pairs, pair)
+    for task in dict.fromkeys(t for _, t in pairs):
+        positions = [i for i, (_, t) in enumerate(pairs) if t == task]
+        weight, n = float(task_weights.get(task, 1.0)), len(positions)
+        whole, extra = int(weight), round((weight - int(weight)) * n)
+        if whole == 0:
+            extra = max(extra, 1)
+        keyed += [(copy, i) for copy in range(whole) for i in positions]
+        keyed += [(whole, positions[int((k + 0.5) * n / extra)]) for k in range(extra)]
+        logger.info("task %s: %d usable pairs, weight %g: %d prompts per epoch", task, n, weight, whole * n + extra)
+    return [pairs[i] for _, i in sorted(keyed)]
 
 
 def load_training_samples(
