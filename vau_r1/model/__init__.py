@@ -26,6 +26,7 @@ _EXPORTS = {
     "TinyConfig": "vau_r1.model.tiny",
     "patch_timestamps_s": "vau_r1.model.timestamps",
     "repeat_cache": "vau_r1.model.cache",
+    "select_cache_rows": "vau_r1.model.cache",
 }
 
 __all__ = sorted(_EXPORTS)

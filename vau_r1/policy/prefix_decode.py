@@ -59,14 +59,12 @@ class SharedPrefix:
 
     @classmethod
     def from_prefill(cls, cache: Cache, attention_mask: torch.Tensor, num_generations: int) -> SharedPrefix:
-        """Take the prompt keys/values out of a prefilled ``cache`` (``[B, ...]``, left empty afterwards)."""
+        """Take the prompt keys/values out of a prefilled ``cache`` (``[B, ...]``), which is left empty."""
         keys = [layer.keys.float() for layer in cache.layers]
         values = [layer.values.float() for layer in cache.layers]
         rows = torch.arange(attention_mask.shape[0] * num_generations, device=attention_mask.device)
-        for layer in cache.layers:  # the cache now holds the B*G rows' completion tokens only
-            kv, d = layer.keys.shape[1], layer.keys.shape[-1]
-            layer.keys = layer.keys.new_empty(len(rows), kv, 0, d)
-            layer.values = layer.values.new_empty(len(rows), kv, 0, layer.values.shape[-1])
+        for layer in cache.layers:  # empty again: the first decode step's keys start the completion tokens
+            layer.reset()
         valid = attention_mask.bool()[:, None, None, :]
         return cls(keys, values, None if bool(valid.all()) else valid, rows, num_generations)
 

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import DynamicCache
-from transformers.cache_utils import Cache, DynamicLayer, LinearAttentionCacheLayerMixin
+from transformers.cache_utils import Cache
 
-from vau_r1.model.cache import repeat_cache
+from vau_r1.model.cache import repeat_cache, select_cache_rows
 from vau_r1.policy.prefix_decode import SharedPrefix, prefix_attention, supports
 
 
@@ -357,29 +357,3 @@ class _DecodeBatch:
         self.attention_mask = self.attention_mask[index]
         if self.prefix is not None:
             self.prefix.rows = self.rows
-
-
-def select_cache_rows(cache: Cache, index: torch.Tensor) -> Cache:
-    """Keep the batch rows ``index`` of every layer of ``cache``, in place; the inverse of ``repeat_cache``.
-
-    ``DynamicCache.batch_select_indices`` would skip the conv and recurrent states of linear-attention layers
-    (Qwen3.5's Gated DeltaNet), as ``batch_repeat_interleave`` does (:mod:`vau_r1.model.cache`).
-
-    Raises:
-        TypeError: a layer kind this function does not know (rather than a silently unselected state).
-    """
-    for layer in cache.layers:
-        known = isinstance(layer, (LinearAttentionCacheLayerMixin, DynamicLayer))
-        if isinstance(layer, LinearAttentionCacheLayerMixin):
-            for states, ready in ((layer.conv_states, layer.is_conv_states_initialized),
-                                  (layer.recurrent_states, layer.is_recurrent_states_initialized)):  # fmt: skip
-                for state, initialised in ready.items():
-                    if initialised and states[state] is not None:
-                        states[state] = states[state][index]
-        if isinstance(layer, DynamicLayer):
-            DynamicLayer.batch_select_indices(layer, index)
-            if layer.keys is not None and layer.keys.shape[-2] == 0:  # no tokens yet, rows still count (SharedPrefix)
-                layer.keys, layer.values = layer.keys[index], layer.values[index]
-        if not known:
-            raise TypeError(f"cannot select rows of a {type(layer).__name__} cache layer")
-    return cache
