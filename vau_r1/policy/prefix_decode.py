@@ -74,19 +74,22 @@ def supports(cache: Cache) -> bool:
     return all(type(layer) is DynamicLayer and layer.keys is not None for layer in cache.layers)
 
 
-def _prefix_part(query: torch.Tensor, prefix: SharedPrefix, layer: int, scaling: float):
-    """Row-wise ``(max [n,k,r,1], sum of exp [n,k,r,1], unnormalised output [n,k,r,d])`` over the prompt keys."""
+def _prefix_part(query: torch.Tensor, prefix: SharedPrefix, layer: int):
+    """Row-wise ``(max [n,k,r,1], sum of exp [n,k,r,1], unnormalised output [n,k,r,d])`` over the prompt keys.
+
+    ``query`` is already scaled; the ``[B, kv, G*rep, P]`` scores are masked and exponentiated in place.
+    """
     n, kv, rep, d = query.shape
     keys, values = prefix.keys[layer], prefix.values[layer]  # [B, kv, P, d] float32
     batch, G = keys.shape[0], prefix.num_generations
     every_row = n == batch * G  # no row has finished: rows are 0..B*G-1 in order (keep() preserves order)
     slots = query if every_row else query.new_zeros(batch * G, kv, rep, d).index_copy_(0, prefix.rows, query)
     grouped = slots.view(batch, G, kv, rep, d).permute(0, 2, 1, 3, 4).reshape(batch, kv, G * rep, d)
-    scores = torch.matmul(grouped, keys.transpose(-1, -2)) * scaling  # [B, kv, G*rep, P]
+    scores = torch.matmul(grouped, keys.transpose(-1, -2))  # [B, kv, G*rep, P]
     if prefix.prompt_mask is not None:
-        scores = scores.masked_fill(~prefix.prompt_mask, float("-inf"))
+        scores.masked_fill_(~prefix.prompt_mask, float("-inf"))
     top = scores.amax(dim=-1, keepdim=True)  # [B, kv, G*rep, 1]
-    weights = torch.exp(scores - top)
+    weights = scores.sub_(top).exp_()
     parts = torch.cat([top, weights.sum(dim=-1, keepdim=True), torch.matmul(weights, values)], dim=-1)
     parts = parts.view(batch, kv, G, rep, d + 2).permute(0, 2, 1, 3, 4).reshape(batch * G, kv, rep, d + 2)
     parts = parts if every_row else parts[prefix.rows]  # [n, kv, rep, 2 + d]: max, sum of exp, unnormalised output
@@ -131,11 +134,11 @@ def _attend(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, prefix:
     """``[n, kv, rep, d]`` float32 attention output of the two parts, combined."""
     n, heads, _, d = query.shape
     kv = key.shape[1]
-    q = query.float().reshape(n, kv, heads // kv, d)  # head h reads kv head h // (H / kv), as repeat_kv does
-    top_p, total_p, out_p = _prefix_part(q, prefix, layer, scaling)
-    scores_c = torch.matmul(q, key.float().transpose(-1, -2)) * scaling  # [n, kv, rep, t]
+    q = query.float().reshape(n, kv, heads // kv, d) * scaling  # head h reads kv head h // (H / kv), as repeat_kv
+    top_p, total_p, out_p = _prefix_part(q, prefix, layer)
+    scores_c = torch.matmul(q, key.float().transpose(-1, -2))  # [n, kv, rep, t]
     top = torch.maximum(top_p, scores_c.amax(dim=-1, keepdim=True))
-    weights_c = torch.exp(scores_c - top)
+    weights_c = scores_c.sub_(top).exp_()
     scale_p = torch.exp(top_p - top)
     out = out_p * scale_p + torch.matmul(weights_c, value.float())
     return out / (total_p * scale_p + weights_c.sum(dim=-1, keepdim=True))

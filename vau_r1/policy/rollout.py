@@ -178,8 +178,12 @@ def _sample(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw one token per row of ``logits`` [N, V] by inverse CDF; returns ``(tokens [N], logp [N])``.
 
-    ``uniforms`` [N] (float64 in ``[0, 1)``) pick each row's token from the cumulative filtered probabilities:
-    exact sampling from ``softmax`` of the filtered logits. ``logp`` is the token's log-prob under
+    ``uniforms`` [N] (float64 in ``[0, 1)``) pick each row's token from the cumulative filtered probabilities,
+    accumulated in token-id order: exact sampling from ``softmax`` of the filtered logits. In id order (not
+    probability order) a float-rounding change of the logits moves every CDF boundary by about that much, so
+    two exact decode paths (shared or repeated prompt cache) draw the same token unless a uniform falls within
+    rounding of a boundary; in probability order two near-tied tokens swapping ranks would swap a whole
+    interval. ``logp`` is the token's log-prob under
     ``softmax(logits / T)`` before top-k/top-p filtering and the ``banned`` ids are removed, i.e. the
     distribution the policy pass scores, computed as the policy pass does (``scaled[token] - logsumexp``).
     ``logits`` may be overwritten (banned ids are filled in place): pass a tensor nothing else reads.
@@ -193,9 +197,14 @@ def _sample(
     values, ids, log_norm = _candidates(scaled, params)  # [N, K], [N, K] or None, [N, 1]
     if params.top_p < 1.0:
         values = _nucleus(values, log_norm, params.top_p)
+    if ids is not None:  # the CDF runs in token-id order: near-tied candidates swapping ranks move no boundary
+        ids, order = ids.sort(dim=1)
+        values = values.gather(1, order)
     cdf = torch.exp(values - log_norm).double().cumsum(dim=1)  # [N, K]; its last column is the kept mass
-    pick = torch.searchsorted(cdf, (uniforms.to(cdf.dtype) * cdf[:, -1]).unsqueeze(1), right=True)
-    pick = pick.clamp_(max=cdf.shape[1] - 1)  # [N, 1]; a zero-width (removed) entry is never picked
+    total = cdf[:, -1:]  # [N, 1]
+    below = torch.nextafter(total, torch.zeros_like(total))  # the largest float64 under the kept mass
+    target = torch.minimum(uniforms.to(cdf.dtype).unsqueeze(1) * total, below)
+    pick = torch.searchsorted(cdf, target, right=True)  # [N, 1]; target < total: a zero-width entry is never picked
     tokens = pick.squeeze(1) if ids is None else ids.gather(1, pick).squeeze(1)
     return tokens, values.gather(1, pick).squeeze(1) - lse
 
