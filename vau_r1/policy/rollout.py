@@ -183,9 +183,11 @@ def _sample(
     probability order) a float-rounding change of the logits moves every CDF boundary by about that much, so
     two exact decode paths (shared or repeated prompt cache) draw the same token unless a uniform falls within
     rounding of a boundary; in probability order two near-tied tokens swapping ranks would swap a whole
-    interval. ``logp`` is the token's log-prob under
-    ``softmax(logits / T)`` before top-k/top-p filtering and the ``banned`` ids are removed, i.e. the
-    distribution the policy pass scores, computed as the policy pass does (``scaled[token] - logsumexp``).
+    interval.
+
+    ``logp`` is the token's log-prob under ``softmax(logits / T)`` before top-k/top-p filtering and the
+    ``banned`` ids are removed, i.e. the distribution the policy pass scores, computed as the policy pass does
+    (``scaled[token] - logsumexp``).
     ``logits`` may be overwritten (banned ids are filled in place): pass a tensor nothing else reads.
     """
     scaled = logits.float()  # [N, V]
